@@ -1,0 +1,1 @@
+"""Agent Sessions: the shared layer every function imports (models, store, service, HTTP glue)."""

@@ -1,0 +1,154 @@
+"""What the table stores, and how a stored session becomes the wire resource."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent_sessions import clock
+from agent_sessions.models.limits import canonical_json, metadata_text
+from agent_sessions.models.requests import Quotas
+from agent_sessions.models.responses import Session, SessionStats
+from agent_sessions.store import keys
+from agent_sessions.store.codec import Item, from_item, to_item
+
+WRITABLE_STATUSES = ("active", "idle")
+
+
+class LookupEntry(BaseModel):
+    """One (field, value) pair a session can be found by, through GSI1."""
+
+    field: str
+    value: str
+    key: str | None = None  # the metadata key, for field "metadata"
+
+    def partition(self, namespace_id: str) -> str:
+        return keys.lookup_partition(namespace_id, self.field, self.value, self.key)
+
+
+class SessionItem(BaseModel):
+    """The stored session. Free-form objects are kept as canonical JSON text: exact numbers,
+    no Decimal conversions and no nesting limit of DynamoDB maps."""
+
+    namespace_id: str
+    session_id: str
+    internal_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_name: str | None = None
+    situation: str | None = None
+    summary: str | None = None
+    agent_config: dict[str, Any] = {}
+    user_memory: dict[str, Any] | None = None
+    metadata: dict[str, Any] = {}
+    quotas: Quotas | None = None
+    enable_memory: bool = True
+    status: str = "active"
+    message_count: int = 0
+    total_tokens: int = 0
+    total_tool_calls: int = 0
+    latency_sum_ms: float = 0
+    latency_samples: int = 0
+    created_ms: int
+    updated_ms: int
+    last_activity_ms: int
+    expires_ms: int
+    terminated_ms: int | None = None
+    version: int = 1
+
+    # --- derived rules -------------------------------------------------------------------
+
+    def visible_until_ms(self, terminated_retention_seconds: int) -> int:
+        """The instant the session disappears for every reader: its expiry, or for a
+        terminated session the end of its retention, whichever comes first."""
+        if self.terminated_ms is None:
+            return self.expires_ms
+        return min(self.expires_ms, self.terminated_ms + terminated_retention_seconds * 1000)
+
+    def effective_status(self, now_ms: int, idle_after_seconds: int) -> str:
+        """`idle` is derived on read, so no reader sees a status the expiry job has not yet written."""
+        if self.status in WRITABLE_STATUSES:
+            return "idle" if now_ms - self.last_activity_ms >= idle_after_seconds * 1000 else "active"
+        return self.status
+
+    def lookups(self) -> list[LookupEntry]:
+        entries: list[LookupEntry] = []
+        if self.user_id is not None:
+            entries.append(LookupEntry(field="user_id", value=self.user_id))
+        if self.agent_id is not None:
+            entries.append(LookupEntry(field="agent_id", value=self.agent_id))
+        for key, value in sorted(self.metadata.items()):
+            entries.append(LookupEntry(field="metadata", key=key, value=metadata_text(value)))
+        return entries
+
+    # --- wire form -------------------------------------------------------------------------
+
+    def to_session(self, now_ms: int, idle_after_seconds: int) -> Session:
+        return Session(
+            session_id=self.session_id,
+            namespace_id=self.namespace_id,
+            internal_id=self.internal_id,
+            user_id=self.user_id,
+            agent_id=self.agent_id,
+            session_name=self.session_name,
+            situation=self.situation,
+            summary=self.summary,
+            agent_config=self.agent_config,
+            user_memory=self.user_memory,
+            metadata=self.metadata,
+            quotas=self.quotas,
+            enable_memory=self.enable_memory,
+            status=self.effective_status(now_ms, idle_after_seconds),  # type: ignore[arg-type]
+            message_count=self.message_count,
+            stats=SessionStats(
+                total_messages=self.message_count,
+                total_tokens=self.total_tokens,
+                total_tool_calls=self.total_tool_calls,
+                avg_latency_ms=round(self.latency_sum_ms / self.latency_samples, 3) if self.latency_samples else None,
+            ),
+            created_at=clock.to_iso(self.created_ms),
+            updated_at=clock.to_iso(self.updated_ms),
+            last_activity_at=clock.to_iso(self.last_activity_ms),
+            expires_at=clock.to_iso(self.expires_ms),
+            terminated_at=clock.to_iso(self.terminated_ms) if self.terminated_ms is not None else None,
+            version=self.version,
+        )
+
+    # --- stored form -----------------------------------------------------------------------
+
+    def key(self) -> Item:
+        return {"PK": {"S": keys.session_pk(self.namespace_id, self.session_id)}, "SK": {"S": keys.SESSION_SK}}
+
+    def to_item(self, terminated_retention_seconds: int) -> Item:
+        visible_until = self.visible_until_ms(terminated_retention_seconds)
+        namespace = keys.namespace_partition(self.namespace_id)
+        values: dict[str, Any] = {
+            "PK": keys.session_pk(self.namespace_id, self.session_id),
+            "SK": keys.SESSION_SK,
+            "kind": "session",
+            "GSI1PK": namespace,
+            "GSI1SK": keys.time_sort_key(clock.to_iso(self.created_ms), self.session_id),
+            "GSI2PK": namespace,
+            "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
+            "visible_until_ms": visible_until,
+            # DynamoDB's TTL works in whole seconds and deletes later; readers use visible_until_ms.
+            "ttl": -(-visible_until // 1000),
+        }
+        for name, value in self.model_dump(exclude={"agent_config", "user_memory", "metadata", "quotas"}).items():
+            values[name] = value
+        values["agent_config"] = canonical_json(self.agent_config)
+        values["metadata"] = canonical_json(self.metadata)
+        values["user_memory"] = canonical_json(self.user_memory) if self.user_memory is not None else None
+        values["quotas"] = self.quotas.model_dump_json(exclude_none=True) if self.quotas is not None else None
+        return to_item(values)
+
+    @classmethod
+    def from_item(cls, item: Item) -> SessionItem:
+        values = from_item(item)
+        for name in ("agent_config", "metadata", "user_memory", "quotas"):
+            if isinstance(values.get(name), str):
+                values[name] = json.loads(values[name])
+        known = cls.model_fields
+        return cls.model_validate({name: value for name, value in values.items() if name in known})

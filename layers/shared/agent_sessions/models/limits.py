@@ -1,0 +1,105 @@
+"""The limits of the contract (DESIGN §1) and the field types that enforce them.
+
+Sizes of free text and free-form objects are refused with 413 (error type `too_large`);
+shape rules (lengths of ids and keys, metadata pairs) with 422.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AllowInfNan, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+KIB = 1024
+MAX_ID_CHARS = 256
+MAX_SESSION_NAME_CHARS = 256
+GENERATED_NAME_CHARS = 80
+MAX_TEXT_BYTES = 64 * KIB  # situation, summary
+MAX_AGENT_CONFIG_BYTES = 32 * KIB
+MAX_USER_MEMORY_BYTES = 64 * KIB
+MAX_METADATA_PAIRS = 32
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+MAX_TTL_SECONDS_INPUT = 10 * 365 * 86400
+MAX_LIST_LIMIT = 200
+DEFAULT_LIST_LIMIT = 50
+
+
+def canonical_json(value: Any) -> str:
+    """Compact, key-sorted JSON: the stored form of free-form objects and of request hashes."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+def _too_large(what: str, size: int, limit: int) -> PydanticCustomError:
+    return PydanticCustomError(
+        "too_large",
+        "{what} is {size} bytes; the limit is {limit} bytes",
+        {"what": what, "size": size, "limit": limit},
+    )
+
+
+def text_within(limit: int, what: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and (size := len(value.encode("utf-8", "surrogatepass"))) > limit:
+            raise _too_large(what, size, limit)
+        return value
+
+    return AfterValidator(check)
+
+
+def object_within(limit: int, what: str) -> AfterValidator:
+    def check(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and (size := len(canonical_json(value).encode("utf-8", "surrogatepass"))) > limit:
+            raise _too_large(what, size, limit)
+        return value
+
+    return AfterValidator(check)
+
+
+def metadata_text(value: str | int | float | bool) -> str:
+    """The text a metadata value is matched by: `"1"` and `1` match each other, so a
+    `metadata.KEY=VALUE` query parameter finds numbers and booleans too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return value
+    if len(value) > MAX_METADATA_PAIRS:
+        raise PydanticCustomError(
+            "too_many_pairs", "metadata holds at most {limit} pairs", {"limit": MAX_METADATA_PAIRS}
+        )
+    for key, item in value.items():
+        if not 1 <= len(key) <= MAX_METADATA_KEY_CHARS:
+            raise PydanticCustomError(
+                "key_length",
+                "metadata key {key!r} must be 1 to {limit} characters",
+                {"key": key[:80], "limit": MAX_METADATA_KEY_CHARS},
+            )
+        if item is not None and len(metadata_text(item)) > MAX_METADATA_VALUE_CHARS:
+            raise PydanticCustomError(
+                "value_length",
+                "metadata value of {key!r} is over {limit} characters",
+                {"key": key, "limit": MAX_METADATA_VALUE_CHARS},
+            )
+    return value
+
+
+MetadataValue = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | StrictBool
+Metadata = Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)]
+# In a merge patch, null removes a key.
+MetadataPatch = Annotated[dict[str, MetadataValue | None], AfterValidator(_check_metadata)]
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+SessionName = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_NAME_CHARS)]
+Situation = Annotated[str, text_within(MAX_TEXT_BYTES, "situation")]
+Summary = Annotated[str, text_within(MAX_TEXT_BYTES, "summary")]
+AgentConfig = Annotated[dict[str, Any], object_within(MAX_AGENT_CONFIG_BYTES, "agent_config")]
+UserMemory = Annotated[dict[str, Any], object_within(MAX_USER_MEMORY_BYTES, "user_memory")]
+TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS_INPUT)]

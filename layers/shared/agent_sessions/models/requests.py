@@ -1,0 +1,168 @@
+"""What callers send. Every model refuses unknown keys (422 naming the accepted ones)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from agent_sessions.models.limits import (
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    AgentConfig,
+    ExternalId,
+    Metadata,
+    MetadataPatch,
+    SessionName,
+    Situation,
+    Summary,
+    TtlSeconds,
+    UserMemory,
+)
+
+SessionStatus = Literal["active", "idle", "archived", "terminated"]
+SettableStatus = Literal["active", "archived"]
+SortField = Literal["created_at", "last_activity_at"]
+SortDirection = Literal["asc", "desc"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Quotas(StrictModel):
+    max_messages: int | None = Field(default=None, ge=1)
+    max_tokens_total: int | None = Field(default=None, ge=1)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    max_session_duration_minutes: int | None = Field(default=None, ge=1)
+    rate_limit_messages_per_minute: int | None = Field(default=None, ge=1)
+
+
+class _Expiry(StrictModel):
+    ttl_seconds: TtlSeconds | None = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> _Expiry:
+        if self.ttl_seconds is not None and self.expires_at is not None:
+            raise ValueError("give ttl_seconds or expires_at, not both")
+        return self
+
+
+class CreateSessionRequest(_Expiry):
+    user_id: ExternalId | None = None
+    agent_id: ExternalId | None = None
+    session_name: SessionName | None = None
+    situation: Situation | None = None
+    summary: Summary | None = None
+    agent_config: AgentConfig = Field(default_factory=dict)
+    user_memory: UserMemory | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    quotas: Quotas | None = None
+    enable_memory: bool = True
+
+
+class UpdateSessionRequest(_Expiry):
+    """A JSON merge patch (RFC 7396): a key that is absent is left alone, `null` removes or
+    clears, objects (`user_memory`, `metadata`, `agent_config`) merge key by key."""
+
+    user_memory: dict[str, object] | None = None
+    metadata: MetadataPatch | None = None
+    session_name: SessionName | None = None
+    situation: Situation | None = None
+    summary: Summary | None = None
+    agent_config: dict[str, object] | None = None
+    status: SettableStatus | None = None
+
+    @model_validator(mode="after")
+    def _status_not_null(self) -> UpdateSessionRequest:
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status cannot be null; use active or archived")
+        return self
+
+
+class ListFilters(StrictModel):
+    user_id: ExternalId | None = None
+    agent_id: ExternalId | None = None
+    metadata: Metadata | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
+
+
+class ListSort(StrictModel):
+    field: SortField = "created_at"
+    direction: SortDirection = "desc"
+
+
+class ListSessionsRequest(StrictModel):
+    """The body of POST /v1/agents/sessions/list. Pagination may also come as query parameters."""
+
+    status: SessionStatus | None = None
+    filters: ListFilters | None = None
+    sort: ListSort | None = None
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIST_LIMIT)
+    cursor: str | None = Field(default=None, max_length=4096)
+    include_total: bool | None = None
+    offset: int | None = Field(default=None, ge=0)
+
+
+class ListQuery(BaseModel):
+    """One list request, however it arrived (JSON body or query parameters)."""
+
+    status: SessionStatus | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)  # matched by text, see metadata_text
+    created_after_ms: int | None = None
+    created_before_ms: int | None = None
+    sort_field: SortField = "created_at"
+    direction: SortDirection = "desc"
+    limit: int = DEFAULT_LIST_LIMIT
+    cursor: str | None = None
+    include_total: bool = True
+    offset: int = 0
+
+
+class Paging(BaseModel):
+    """Pagination, from the body or the query string (query string wins)."""
+
+    limit: int | None = None
+    cursor: str | None = None
+    include_total: bool | None = None
+    offset: int | None = None
+    page: int | None = None
+
+
+def _as_ms(value: AwareDatetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def build_list_query(
+    *,
+    status: SessionStatus | None,
+    filters: ListFilters | None,
+    sort: ListSort | None,
+    paging: Paging,
+) -> ListQuery:
+    from agent_sessions.models.limits import metadata_text
+
+    filters = filters or ListFilters()
+    sort = sort or ListSort()
+    limit = paging.limit or DEFAULT_LIST_LIMIT
+    offset = paging.offset or 0
+    if paging.page is not None and paging.offset is None:
+        offset = (paging.page - 1) * limit
+    return ListQuery(
+        status=status,
+        user_id=filters.user_id,
+        agent_id=filters.agent_id,
+        metadata={key: metadata_text(value) for key, value in (filters.metadata or {}).items()},
+        created_after_ms=_as_ms(filters.created_after),
+        created_before_ms=_as_ms(filters.created_before),
+        sort_field=sort.field,
+        direction=sort.direction,
+        limit=limit,
+        cursor=paging.cursor,
+        include_total=True if paging.include_total is None else paging.include_total,
+        offset=offset,
+    )

@@ -1,0 +1,1 @@
+"""The rules of the service: what may change, when, and what callers see."""

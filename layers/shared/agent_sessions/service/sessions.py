@@ -1,0 +1,282 @@
+"""The sessions resource's rules: create, read, update (merge patch), terminate, purge."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from agent_sessions import clock
+from agent_sessions.errors import (
+    ConflictError,
+    PreconditionFailedError,
+    ServiceUnavailableError,
+    ValidationError,
+    session_not_found,
+    validation_failure,
+)
+from agent_sessions.ids import is_session_id, new_session_id
+from agent_sessions.models.items import SessionItem
+from agent_sessions.models.limits import AgentConfig, Metadata, UserMemory, canonical_json
+from agent_sessions.models.requests import CreateSessionRequest, ListQuery, Quotas, UpdateSessionRequest
+from agent_sessions.models.responses import PurgedSession, Session, SessionPage, TerminatedSession
+from agent_sessions.service.listing import SessionLister
+from agent_sessions.service.merge_patch import merge_patch
+from agent_sessions.settings import Settings
+from agent_sessions.store.sessions import (
+    IdempotencyKeyTaken,
+    IdempotencyRecord,
+    SessionStore,
+    StaleVersion,
+    TransactionConflict,
+)
+from agent_sessions.tenancy import Tenant
+
+MAX_ATTEMPTS = 6
+_MERGED_FIELDS: dict[str, TypeAdapter[Any]] = {
+    "user_memory": TypeAdapter(UserMemory),
+    "metadata": TypeAdapter(Metadata),
+    "agent_config": TypeAdapter(AgentConfig),
+}
+
+
+def backoff(attempt: int) -> None:
+    """Full jitter, a few milliseconds: transaction conflicts clear fast."""
+    time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter, not a secret
+
+
+def request_hash(operation: str, body: Any) -> str:
+    return hashlib.sha256(f"{operation}\n{canonical_json(body)}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def validation_error(loc: list[str | int], message: str, error_type: str = "value_error") -> ValidationError:
+    return ValidationError(
+        message,
+        code="validation_error",
+        details={"errors": [{"loc": ["body", *loc], "msg": message, "type": error_type}]},
+    )
+
+
+class SessionService:
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.lister = SessionLister(store, settings)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def load_visible(self, tenant: Tenant, session_id: str, now_ms: int) -> SessionItem:
+        """The session if it exists in this namespace and is still visible; else 404 (an
+        unknown, other-tenant and expired session look the same)."""
+        if not is_session_id(session_id):
+            raise session_not_found(session_id[:80])
+        item = self.store.get_session(tenant.namespace_id, session_id)
+        if item is None or item.visible_until_ms(self.settings.terminated_retention_seconds) <= now_ms:
+            raise session_not_found(session_id)
+        return item
+
+    def get(self, tenant: Tenant, session_id: str) -> Session:
+        now = clock.now_ms()
+        return self.load_visible(tenant, session_id, now).to_session(now, self.settings.idle_after_seconds)
+
+    def list_sessions(self, tenant: Tenant, query: ListQuery) -> SessionPage:
+        return self.lister.page(tenant, query)
+
+    # --- create ------------------------------------------------------------------------------
+
+    def create(
+        self, tenant: Tenant, request: CreateSessionRequest, idempotency_key: str | None
+    ) -> tuple[Session, bool]:
+        """Returns the session and whether it is a replay of an earlier identical request."""
+        now = clock.now_ms()
+        expires = self._expiry(now, now, request.ttl_seconds, request.expires_at, request.quotas)
+        item = SessionItem(
+            namespace_id=tenant.namespace_id,
+            session_id=new_session_id(),
+            internal_id=tenant.internal_id,
+            user_id=request.user_id,
+            agent_id=request.agent_id,
+            session_name=request.session_name,
+            situation=request.situation,
+            summary=request.summary,
+            agent_config=request.agent_config,
+            user_memory=request.user_memory,
+            metadata=request.metadata,
+            quotas=request.quotas,
+            enable_memory=request.enable_memory,
+            created_ms=now,
+            updated_ms=now,
+            last_activity_ms=now,
+            expires_ms=expires,
+        )
+        session = item.to_session(now, self.settings.idle_after_seconds)
+        record = None
+        body_hash = request_hash("create_session", request.model_dump(mode="json", exclude_unset=True))
+        if idempotency_key is not None:
+            record = IdempotencyRecord(
+                namespace_id=tenant.namespace_id,
+                key=idempotency_key,
+                operation="create_session",
+                request_hash=body_hash,
+                response_body=session.model_dump_json(),
+                expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
+            )
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self.store.create_session(item, record, now)
+                return session, False
+            except IdempotencyKeyTaken as taken:
+                return Session.model_validate_json(replay(taken.record, "create_session", body_hash)), True
+            except TransactionConflict:
+                backoff(attempt)
+        raise ServiceUnavailableError(
+            "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+    def _expiry(
+        self,
+        now: int,
+        created: int,
+        ttl_seconds: int | None,
+        expires_at: Any,
+        quotas: Quotas | None,
+    ) -> int:
+        if ttl_seconds is not None:
+            expires = now + ttl_seconds * 1000
+        elif expires_at is not None:
+            expires = int(expires_at.timestamp() * 1000)
+            if expires <= now:
+                raise validation_error(["expires_at"], "expires_at must be in the future")
+        else:
+            expires = created + self.settings.default_ttl_seconds * 1000
+        cap = created + self.settings.max_ttl_seconds * 1000
+        if quotas is not None and quotas.max_session_duration_minutes is not None:
+            cap = min(cap, created + quotas.max_session_duration_minutes * 60_000)
+        expires = min(expires, cap)
+        if expires <= now:
+            raise validation_error(
+                ["expires_at"], "the session's maximum duration has passed; its expiry cannot be moved"
+            )
+        return expires
+
+    # --- update ------------------------------------------------------------------------------
+
+    def update(self, tenant: Tenant, session_id: str, patch: UpdateSessionRequest, if_match: int | None) -> Session:
+        for attempt in range(MAX_ATTEMPTS):
+            now = clock.now_ms()
+            old = self.load_visible(tenant, session_id, now)
+            if if_match is not None and old.version != if_match:
+                raise stale(old)
+            new = self._apply_patch(old, patch, now)
+            if new == old:
+                return old.to_session(now, self.settings.idle_after_seconds)
+            new.updated_ms = now
+            new.version = old.version + 1
+            try:
+                self.store.replace_session(old, new, now)
+                return new.to_session(now, self.settings.idle_after_seconds)
+            except StaleVersion:
+                if if_match is not None:
+                    current = self.load_visible(tenant, session_id, clock.now_ms())
+                    raise stale(current) from None
+            except TransactionConflict:
+                pass
+            backoff(attempt)
+        raise ServiceUnavailableError(
+            "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+    def _apply_patch(self, old: SessionItem, patch: UpdateSessionRequest, now: int) -> SessionItem:
+        fields = patch.model_fields_set
+        if old.status == "terminated":
+            raise ConflictError(f"Session {old.session_id} is terminated and read-only", code="session_terminated")
+        reactivating = patch.status == "active" and old.status == "archived"
+        if old.status == "archived" and (fields - {"status"}) and not reactivating:
+            raise ConflictError(
+                f"Session {old.session_id} is archived and read-only; set status to active to change it",
+                code="session_archived",
+            )
+        new = old.model_copy(deep=True)
+        for name in ("user_memory", "metadata", "agent_config"):
+            if name not in fields:
+                continue
+            value = getattr(patch, name)
+            if value is None:
+                merged: Any = None if name == "user_memory" else {}
+            else:
+                merged = merge_patch(getattr(old, name) or {}, value)
+            if merged is not None:
+                merged = validate_merged(name, merged)
+            setattr(new, name, merged)
+        for name in ("session_name", "situation", "summary"):
+            if name in fields:
+                setattr(new, name, getattr(patch, name))
+        if "ttl_seconds" in fields or "expires_at" in fields:
+            if patch.ttl_seconds is None and patch.expires_at is None:
+                raise validation_error(["expires_at"], "expires_at cannot be removed; give a new time or ttl_seconds")
+            new.expires_ms = self._expiry(now, old.created_ms, patch.ttl_seconds, patch.expires_at, old.quotas)
+        if "status" in fields and patch.status is not None:
+            new.status = patch.status
+            if reactivating:
+                new.last_activity_ms = now  # coming back from the archive is activity
+        return new
+
+    # --- terminate and purge -----------------------------------------------------------------
+
+    def terminate(self, tenant: Tenant, session_id: str) -> TerminatedSession:
+        if not is_session_id(session_id):
+            raise session_not_found(session_id[:80])
+        item, _ = self.store.terminate_session(tenant.namespace_id, session_id, clock.now_ms())
+        if item is None or item.terminated_ms is None:
+            raise session_not_found(session_id)
+        return TerminatedSession(
+            session_id=session_id, status="terminated", terminated_at=clock.to_iso(item.terminated_ms)
+        )
+
+    def purge(self, tenant: Tenant, session_id: str) -> PurgedSession:
+        for attempt in range(MAX_ATTEMPTS):
+            item = self.load_visible(tenant, session_id, clock.now_ms())
+            try:
+                self.store.purge_session(item)
+                return PurgedSession(session_id=session_id, deleted=True)
+            except (StaleVersion, TransactionConflict):
+                backoff(attempt)
+        raise ServiceUnavailableError(
+            "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+
+def replay(record: IdempotencyRecord, operation: str, body_hash: str) -> str:
+    """The stored response of the first request with this key, if this one is the same."""
+    if record.operation != operation or record.request_hash != body_hash:
+        raise ConflictError(
+            "This Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+            details={"idempotency_key": record.key[:255]},
+        )
+    return record.response_body
+
+
+def stale(current: SessionItem) -> PreconditionFailedError:
+    return PreconditionFailedError(
+        f"Session {current.session_id} has changed: its version is {current.version}",
+        code="version_mismatch",
+        details={"current_version": current.version, "message_count": current.message_count},
+        headers={"ETag": f'"{current.version}"'},
+    )
+
+
+def validate_merged(name: str, value: Any) -> Any:
+    """Re-check a merged object against the field's limits; errors point into the patch."""
+    try:
+        return _MERGED_FIELDS[name].validate_python(value)
+    except PydanticValidationError as error:
+        raise from_pydantic(error, prefix=["body", name]) from None
+
+
+def from_pydantic(error: PydanticValidationError, prefix: list[str | int]) -> Exception:
+    return validation_failure(error.errors(include_url=False), prefix=prefix)

@@ -1,0 +1,36 @@
+"""Configuration, read once per cold start from the environment."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = Field(default="agent-sessions", min_length=3, max_length=255)
+    idle_after_seconds: int = Field(default=1800, ge=1)
+    default_ttl_seconds: int = Field(default=30 * 86400, ge=1)
+    max_ttl_seconds: int = Field(default=365 * 86400, ge=1)
+    terminated_retention_seconds: int = Field(default=7 * 86400, ge=0)
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    # Signs pagination cursors. In AWS it comes from a generated secret (see template.yaml);
+    # the default only serves tests and local runs.
+    cursor_signing_key: str = Field(default="local-development-cursor-key", min_length=16)
+    # Bound on how many matches a list may sort in memory (filters no index orders).
+    list_sort_bound: int = Field(default=1000, ge=1)
+    max_list_offset: int = Field(default=10_000, ge=0)
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ()

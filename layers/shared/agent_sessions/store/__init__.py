@@ -1,0 +1,1 @@
+"""Data access: keys, conditions, transactions, pagination cursors. Nothing here knows HTTP."""

@@ -1,0 +1,65 @@
+"""Key builders of the single-table layout (DESIGN §4). The namespace is in every key.
+
+Lookup values are hashed, never embedded: a user id or metadata value may hold `#` or be
+long enough to pass DynamoDB's key limits, and a digest of the JSON pair [field, value]
+cannot collide across fields or values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+SESSION_SK = "SESSION"
+COUNTER_SK = "COUNTER"
+IDEMPOTENCY_SK = "IDEM"
+MESSAGE_SK_PREFIX = "MSG#"
+LOOKUP_SK_PREFIX = "IDX#"
+# Sorts after every "<timestamp>#<sid>" sort key, so a newest-first query meets the
+# partition's counter first and reads the total in the same call.
+COUNTER_SORT_KEY = "~COUNT"
+SORT_KEY_CEILING = "~"
+
+LOOKUP_FIELDS = ("user_id", "agent_id", "metadata")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def session_pk(namespace_id: str, session_id: str) -> str:
+    return f"NS#{namespace_id}#SES#{session_id}"
+
+
+def message_sk(seq: int) -> str:
+    return f"{MESSAGE_SK_PREFIX}{seq:010d}"
+
+
+def namespace_partition(namespace_id: str) -> str:
+    return f"NS#{namespace_id}"
+
+
+def time_sort_key(timestamp_iso: str, session_id: str) -> str:
+    return f"{timestamp_iso}#{session_id}"
+
+
+def lookup_partition(namespace_id: str, field: str, value: str, key: str | None = None) -> str:
+    """GSI1 (and for user_id, GSI2) partition of one (field, value) pair; `key` is the
+    metadata key for field `metadata`."""
+    digest = _digest(field, value) if key is None else _digest(field, key, value)
+    return f"NS#{namespace_id}#{field}#{digest}"
+
+
+def lookup_sk(partition: str) -> str:
+    """A lookup item's sort key in its session's partition: the digest part of its GSI1PK."""
+    _, _, field, digest = partition.split("#", 3)
+    return f"{LOOKUP_SK_PREFIX}{field}#{digest}"
+
+
+def counter_pk(listing_partition: str) -> str:
+    """The counter item of one listing partition (the namespace, or one lookup pair)."""
+    return f"{listing_partition}#COUNT"
+
+
+def idempotency_pk(namespace_id: str, key: str) -> str:
+    return f"NS#{namespace_id}#IDEM#{_digest('idempotency', key)}"

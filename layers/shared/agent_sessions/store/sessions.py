@@ -1,0 +1,449 @@
+"""The session store: every DynamoDB request of the sessions resource, with its condition.
+
+Each public method is one logical operation; its docstring says how many round trips it
+costs, because that number is a performance target (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from agent_sessions import clock
+from agent_sessions.models.items import LookupEntry, SessionItem
+from agent_sessions.settings import Settings
+from agent_sessions.store import keys
+from agent_sessions.store.client import dynamodb
+from agent_sessions.store.codec import Item, from_item, to_attr
+from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_GET_MAX = 100
+BATCH_WRITE_MAX = 25
+
+
+@dataclass
+class IdempotencyRecord:
+    namespace_id: str
+    key: str
+    operation: str
+    request_hash: str
+    response_body: str
+    expires_ms: int
+
+    def to_item(self) -> Item:
+        return {
+            "PK": {"S": keys.idempotency_pk(self.namespace_id, self.key)},
+            "SK": {"S": keys.IDEMPOTENCY_SK},
+            "kind": {"S": "idempotency"},
+            "operation": {"S": self.operation},
+            "request_hash": {"S": self.request_hash},
+            "response_body": {"S": self.response_body},
+            "expires_ms": to_attr(self.expires_ms),
+            "ttl": to_attr(-(-self.expires_ms // 1000)),
+        }
+
+    @classmethod
+    def from_item(cls, namespace_id: str, key: str, item: Item) -> IdempotencyRecord:
+        values = from_item(item)
+        return cls(
+            namespace_id=namespace_id,
+            key=key,
+            operation=values["operation"],
+            request_hash=values["request_hash"],
+            response_body=values["response_body"],
+            expires_ms=values["expires_ms"],
+        )
+
+
+class IdempotencyKeyTaken(Exception):
+    """The idempotency key already has a live record: replay it or refuse."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__(record.key)
+        self.record = record
+
+
+class TransactionConflict(Exception):
+    """A concurrent transaction touched the same items: the caller retries."""
+
+
+class StaleVersion(Exception):
+    """The session changed (or vanished) since it was read."""
+
+
+@dataclass
+class IndexPage:
+    items: list[Item]
+    last_key: Item | None
+
+
+class SessionStore:
+    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
+        self.settings = settings
+        self.table = settings.table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client or dynamodb()
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def get_session(self, namespace_id: str, session_id: str) -> SessionItem | None:
+        """1 round trip (strongly consistent: a write is visible to the next read)."""
+        with store_errors():
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return SessionItem.from_item(item) if item else None
+
+    def get_idempotency(self, namespace_id: str, key: str) -> IdempotencyRecord | None:
+        with store_errors():
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={"PK": {"S": keys.idempotency_pk(namespace_id, key)}, "SK": {"S": keys.IDEMPOTENCY_SK}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return IdempotencyRecord.from_item(namespace_id, key, item) if item else None
+
+    def query_index(
+        self,
+        index: str,
+        partition: str,
+        *,
+        forward: bool,
+        limit: int,
+        start_key: Item | None,
+        sort_between: tuple[str, str] | None,
+    ) -> IndexPage:
+        """1 round trip: one page of an index partition, in sort-key order."""
+        pk_name, sk_name = f"{index}PK", f"{index}SK"
+        condition = "#pk = :pk"
+        names = {"#pk": pk_name}
+        values: dict[str, Any] = {":pk": {"S": partition}}
+        if sort_between is not None:
+            condition += " AND #sk BETWEEN :low AND :high"
+            names["#sk"] = sk_name
+            values[":low"] = {"S": sort_between[0]}
+            values[":high"] = {"S": sort_between[1]}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        with store_errors():
+            response = self.client.query(**request)
+        return IndexPage(items=list(response.get("Items", [])), last_key=response.get("LastEvaluatedKey"))
+
+    def batch_get(self, item_keys: list[Item]) -> dict[tuple[str, str], Item]:
+        """⌈n/100⌉ round trips (more only when DynamoDB leaves keys unprocessed)."""
+        found: dict[tuple[str, str], Item] = {}
+        pending = list(item_keys)
+        while pending:
+            chunk, pending = pending[:BATCH_GET_MAX], pending[BATCH_GET_MAX:]
+            request: dict[str, Any] = {self.table: {"Keys": chunk}}
+            while request:
+                with store_errors():
+                    response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found[(item["PK"]["S"], item["SK"]["S"])] = item
+                request = dict(response.get("UnprocessedKeys") or {})
+        return found
+
+    def get_counter(self, listing_partition: str) -> int:
+        with store_errors():
+            response = self.client.get_item(
+                TableName=self.table,
+                Key=counter_key(listing_partition),
+                ProjectionExpression="n",
+            )
+        item = response.get("Item")
+        return int(item["n"]["N"]) if item and "n" in item else 0
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def create_session(self, session: SessionItem, idempotency: IdempotencyRecord | None, now_ms: int) -> None:
+        """1 round trip: the session, its lookup items, the listing counters and the
+        idempotency record, all or nothing."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": session.to_item(self.settings.terminated_retention_seconds),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+        ]
+        for entry in session.lookups():
+            actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(session, entry)}})
+        actions.extend(self._counter_updates(session, session.lookups(), +1, include_namespace=True))
+        if idempotency is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": idempotency.to_item(),
+                        "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
+                        "ExpressionAttributeValues": {":now": to_attr(now_ms)},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            with store_errors():
+                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = cancellation_reasons(error)
+            if idempotency is not None and len(reasons) == len(actions):
+                last = reasons[-1]
+                if last.get("Code") == "ConditionalCheckFailed":
+                    old = last.get("Item") or self._raw_idempotency(idempotency.namespace_id, idempotency.key)
+                    if old is None:
+                        raise TransactionConflict() from error
+                    raise IdempotencyKeyTaken(
+                        IdempotencyRecord.from_item(idempotency.namespace_id, idempotency.key, old)
+                    ) from error
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                raise TransactionConflict() from error
+            raise
+
+    def replace_session(self, old: SessionItem, new: SessionItem, now_ms: int) -> None:
+        """1 round trip: the new session (if its version is still the one read and it is
+        still visible) and the lookup items and counters that changed with it."""
+        retention = self.settings.terminated_retention_seconds
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": new.to_item(retention),
+                    "ConditionExpression": "version = :version AND visible_until_ms > :now",
+                    "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
+                }
+            }
+        ]
+        old_lookups = {entry.partition(old.namespace_id): entry for entry in old.lookups()}
+        new_lookups = {entry.partition(new.namespace_id): entry for entry in new.lookups()}
+        removed = [entry for partition, entry in old_lookups.items() if partition not in new_lookups]
+        added = [entry for partition, entry in new_lookups.items() if partition not in old_lookups]
+        activity_moved = old.last_activity_ms != new.last_activity_ms
+        for entry in removed:
+            actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(old, entry)}})
+        for partition, entry in new_lookups.items():
+            # The user lookup carries the activity sort key too, so it is rewritten when that moves.
+            if partition not in old_lookups or (activity_moved and entry.field == "user_id"):
+                actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
+        actions.extend(self._counter_updates(old, removed, -1, include_namespace=False))
+        actions.extend(self._counter_updates(new, added, +1, include_namespace=False))
+        self._transact(actions)
+
+    def terminate_session(self, namespace_id: str, session_id: str, now_ms: int) -> tuple[SessionItem | None, bool]:
+        """1 round trip usually (2 when the session expires before its retention would end).
+
+        Returns the session after the call and whether this call terminated it (False: it
+        already was). None when it does not exist or is no longer visible."""
+        retention_end = now_ms + self.settings.terminated_retention_seconds * 1000
+        key = {"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}}
+        base_condition = "attribute_exists(PK) AND visible_until_ms > :now AND #status <> :terminated"
+        values: dict[str, Any] = {
+            ":now": to_attr(now_ms),
+            ":terminated": to_attr("terminated"),
+            ":one": to_attr(1),
+        }
+        update = "SET #status = :terminated, terminated_ms = :now, updated_ms = :now, version = version + :one"
+        # Retention shortens visibility only when it ends before the session's expiry.
+        attempts = [
+            (
+                base_condition + " AND expires_ms > :retention_end",
+                update + ", visible_until_ms = :retention_end, #ttl = :retention_ttl",
+                {":retention_end": to_attr(retention_end), ":retention_ttl": to_attr(-(-retention_end // 1000))},
+            ),
+            (base_condition + " AND expires_ms <= :retention_end", update, {":retention_end": to_attr(retention_end)}),
+        ]
+        for condition, expression, extra in attempts:
+            try:
+                with store_errors():
+                    response = self.client.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        ConditionExpression=condition,
+                        UpdateExpression=expression,
+                        ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"}
+                        if "#ttl" in expression
+                        else {"#status": "status"},
+                        ExpressionAttributeValues={**values, **extra},
+                        ReturnValues="ALL_NEW",
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                response_fields: dict[str, Any] = dict(error.response)
+                old_item = response_fields.get("Item")
+                if old_item is None:
+                    old_session = self.get_session(namespace_id, session_id)
+                else:
+                    old_session = SessionItem.from_item(old_item)
+                if (
+                    old_session is None
+                    or old_session.visible_until_ms(self.settings.terminated_retention_seconds) <= now_ms
+                ):
+                    return None, False
+                if old_session.status == "terminated":
+                    return old_session, False
+                continue  # the other retention case applies
+            return SessionItem.from_item(response["Attributes"]), True
+        raise TransactionConflict()
+
+    def purge_session(self, session: SessionItem) -> None:
+        """1 transaction (the session, its lookups and counters, conditional on the version
+        read), then the remaining items of the session in batches: 1 query and ⌈n/25⌉
+        batch writes per 1 MB of items."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": session.key(),
+                    "ConditionExpression": "version = :version",
+                    "ExpressionAttributeValues": {":version": to_attr(session.version)},
+                }
+            }
+        ]
+        for entry in session.lookups():
+            actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(session, entry)}})
+        actions.extend(self._counter_updates(session, session.lookups(), -1, include_namespace=True))
+        self._transact(actions)
+        self.delete_partition(keys.session_pk(session.namespace_id, session.session_id))
+
+    def delete_partition(self, partition: str) -> int:
+        """Delete every item left under one session's partition key; idempotent."""
+        deleted = 0
+        start_key: Item | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "PK = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": partition}},
+                "ProjectionExpression": "PK, SK",
+                "ConsistentRead": True,
+            }
+            if start_key:
+                request["ExclusiveStartKey"] = start_key
+            with store_errors():
+                response = self.client.query(**request)
+            item_keys = [{"PK": item["PK"], "SK": item["SK"]} for item in response.get("Items", [])]
+            self._batch_delete(item_keys)
+            deleted += len(item_keys)
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return deleted
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        try:
+            with store_errors():
+                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            codes = [reason.get("Code") for reason in cancellation_reasons(error)]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise StaleVersion() from error
+            if "TransactionConflict" in codes:
+                raise TransactionConflict() from error
+            raise
+
+    def _batch_delete(self, item_keys: list[Item]) -> None:
+        for start in range(0, len(item_keys), BATCH_WRITE_MAX):
+            requests: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_MAX]
+            ]
+            pending: dict[str, Any] = {self.table: requests}
+            while pending:
+                with store_errors():
+                    response = self.client.batch_write_item(RequestItems=pending)
+                pending = dict(response.get("UnprocessedItems") or {})
+
+    def _raw_idempotency(self, namespace_id: str, key: str) -> Item | None:
+        with store_errors():
+            response = self.client.get_item(
+                TableName=self.table,
+                Key={"PK": {"S": keys.idempotency_pk(namespace_id, key)}, "SK": {"S": keys.IDEMPOTENCY_SK}},
+                ConsistentRead=True,
+            )
+        return response.get("Item")
+
+    def _lookup_key(self, session: SessionItem, entry: LookupEntry) -> Item:
+        return {
+            "PK": {"S": keys.session_pk(session.namespace_id, session.session_id)},
+            "SK": {"S": keys.lookup_sk(entry.partition(session.namespace_id))},
+        }
+
+    def _lookup_item(self, session: SessionItem, entry: LookupEntry) -> Item:
+        partition = entry.partition(session.namespace_id)
+        item: Item = {
+            **self._lookup_key(session, entry),
+            "kind": {"S": "lookup"},
+            "session_id": {"S": session.session_id},
+            "field": {"S": entry.field},
+            "GSI1PK": {"S": partition},
+            "GSI1SK": {"S": keys.time_sort_key(clock.to_iso(session.created_ms), session.session_id)},
+        }
+        if entry.key is not None:
+            item["metadata_key"] = {"S": entry.key}
+        if entry.field == "user_id":
+            item["GSI2PK"] = {"S": partition}
+            item["GSI2SK"] = {"S": keys.time_sort_key(clock.to_iso(session.last_activity_ms), session.session_id)}
+        return item
+
+    def _counter_updates(
+        self, session: SessionItem, entries: Iterable[LookupEntry], delta: int, *, include_namespace: bool
+    ) -> list[dict[str, Any]]:
+        partitions: list[tuple[str, bool]] = []  # (listing partition, also on the activity index)
+        if include_namespace:
+            partitions.append((keys.namespace_partition(session.namespace_id), True))
+        for entry in entries:
+            partitions.append((entry.partition(session.namespace_id), entry.field == "user_id"))
+        updates = []
+        for partition, on_activity_index in partitions:
+            expression = "ADD n :delta SET kind = :kind, GSI1PK = :partition, GSI1SK = :counter_sk"
+            if on_activity_index:
+                expression += ", GSI2PK = :partition, GSI2SK = :counter_sk"
+            updates.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": counter_key(partition),
+                        "UpdateExpression": expression,
+                        "ExpressionAttributeValues": {
+                            ":delta": to_attr(delta),
+                            ":kind": to_attr("counter"),
+                            ":partition": to_attr(partition),
+                            ":counter_sk": to_attr(keys.COUNTER_SORT_KEY),
+                        },
+                    }
+                }
+            )
+        return updates
+
+
+def counter_key(listing_partition: str) -> Item:
+    return {"PK": {"S": keys.counter_pk(listing_partition)}, "SK": {"S": keys.COUNTER_SK}}

@@ -1,0 +1,199 @@
+"""Test support: the template's table, real API Gateway REST proxy events, function loading."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+FUNCTIONS = ROOT / "functions"
+EVENTS = ROOT / "events"
+
+TENANT = {"internal_id": "int_testorg", "namespace_id": "ns_test", "key_id": "key_test", "scopes": "sessions:read sessions:write"}
+OTHER_TENANT = {"internal_id": "int_otherorg", "namespace_id": "ns_other", "key_id": "key_other", "scopes": "sessions:read sessions:write"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !Sub, !GetAtt …) as their long form."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def table_definitions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """`create_table` arguments of every DynamoDB table in the template, by logical id."""
+    template = template or load_template()
+    tables = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        definition: dict[str, Any] = {
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        definition["_ttl"] = props.get("TimeToLiveSpecification")
+        tables[logical_id] = definition
+    return tables
+
+
+def create_tables(client: Any, names: dict[str, str]) -> None:
+    """Create the template's tables under the given names ({logical id: table name})."""
+    for logical_id, definition in table_definitions().items():
+        if logical_id not in names:
+            continue
+        definition = dict(definition)
+        ttl = definition.pop("_ttl")
+        client.create_table(TableName=names[logical_id], **definition)
+        client.get_waiter("table_exists").wait(TableName=names[logical_id])
+        if ttl:
+            client.update_time_to_live(
+                TableName=names[logical_id],
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+            )
+
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py once, as a warm Lambda keeps it."""
+    if name not in _loaded:
+        path = FUNCTIONS / name / "app.py"
+        spec = importlib.util.spec_from_file_location(f"function_{name}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _loaded[name] = module
+    return _loaded[name]
+
+
+class LambdaContext:
+    def __init__(self, function_name: str = "test-function") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "2026/11/21/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def api_event(
+    method: str,
+    resource: str,
+    *,
+    path_parameters: dict[str, str] | None = None,
+    query: dict[str, str | list[str]] | None = None,
+    body: Any = None,
+    raw_body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = TENANT,  # noqa: B006 - read-only default
+    stage: str = "dev",
+) -> dict[str, Any]:
+    """A complete API Gateway REST (v1) proxy event, as API Gateway sends it."""
+    path = resource
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", value)
+    request_id = str(uuid.uuid4())
+    all_headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "User-Agent": "tests", "Accept": "*/*"}
+    is_base64 = False
+    text: str | None = None
+    if body is not None:
+        text = json.dumps(body)
+        all_headers["Content-Type"] = "application/json"
+    if raw_body is not None:
+        if isinstance(raw_body, bytes):
+            text = base64.b64encode(raw_body).decode()
+            is_base64 = True
+        else:
+            text = raw_body
+        all_headers.setdefault("Content-Type", "application/json")
+    all_headers.update(headers or {})
+    single_query: dict[str, str] | None = None
+    multi_query: dict[str, list[str]] | None = None
+    if query:
+        multi_query = {k: (v if isinstance(v, list) else [v]) for k, v in query.items()}
+        single_query = {k: v[-1] for k, v in multi_query.items()}
+    request_context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "abc123",
+        "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "abc123",
+        "extendedRequestId": "X" + request_id[:12],
+        "httpMethod": method,
+        "identity": {"sourceIp": "203.0.113.10", "userAgent": "tests", "accessKey": None, "caller": None, "user": None},
+        "path": f"/{stage}{path}",
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "requestTime": "21/Nov/2026:19:00:00 +0000",
+        "requestTimeEpoch": 1795460400000,
+        "resourceId": "res123",
+        "resourcePath": resource,
+        "stage": stage,
+    }
+    if authorizer is not None:
+        request_context["authorizer"] = {**authorizer, "principalId": authorizer.get("key_id", "anonymous")}
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": single_query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": request_context,
+        "body": text,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def header_of(response: dict[str, Any], name: str) -> str | None:
+    for key, value in (response.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        if key.lower() == name.lower():
+            return str(values[-1])
+    return None
