@@ -36,7 +36,7 @@ from agent_sessions.store.sessions import (
 )
 from agent_sessions.tenancy import Tenant
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 12
 _MERGED_FIELDS: dict[str, TypeAdapter[Any]] = {
     "user_memory": TypeAdapter(UserMemory),
     "metadata": TypeAdapter(Metadata),
@@ -45,8 +45,8 @@ _MERGED_FIELDS: dict[str, TypeAdapter[Any]] = {
 
 
 def backoff(attempt: int) -> None:
-    """Full jitter, a few milliseconds: transaction conflicts clear fast."""
-    time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jitter, not a secret
+    """Full jitter, capped: conflicts on one session clear as soon as one writer wins."""
+    time.sleep(random.uniform(0, min(0.4, 0.01 * 2**attempt)))  # jitter, not a secret
 
 
 def request_hash(operation: str, body: Any) -> str:

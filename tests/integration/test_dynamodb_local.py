@@ -1,0 +1,88 @@
+"""Behaviour that needs real DynamoDB semantics: concurrent transactions and table rules."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import Api, scan_all
+from support import body_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def local_api(local_table) -> Api:
+    return Api()
+
+
+def test_table_from_template_has_ttl_streams_and_indexes(local_table, monkeypatch):
+    import os
+
+    name = os.environ["TABLE_NAME"]
+    description = local_table.describe_table(TableName=name)["Table"]
+    assert {index["IndexName"] for index in description["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
+    assert description["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    ttl = local_table.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "ttl" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_concurrent_idempotent_creates_make_exactly_one_session(local_api, local_table):
+    body = {"user_id": "racer", "metadata": {"team": "a"}}
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: local_api.create(body, headers={"Idempotency-Key": "race-1"}), range(24)))
+    assert {r["statusCode"] for r in responses} == {200}, [r["body"] for r in responses if r["statusCode"] != 200]
+    assert len({body_of(r)["session_id"] for r in responses}) == 1
+    sessions = [item for item in scan_all(local_table) if item["SK"]["S"] == "SESSION"]
+    assert len(sessions) == 1
+    listed = body_of(local_api.call("list", body={"filters": {"user_id": "racer"}}))
+    assert listed["total"] == 1
+
+
+def test_concurrent_creates_keep_the_namespace_counter_exact(local_api, local_table):
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda i: local_api.create({"user_id": f"u{i % 3}"}), range(30)))
+    assert {r["statusCode"] for r in responses} == {200}
+    page = body_of(local_api.call("list", body={}))
+    assert page["total"] == 30
+    assert body_of(local_api.call("list", body={"filters": {"user_id": "u0"}}))["total"] == 10
+
+
+def test_concurrent_patches_lose_no_update(local_api):
+    session = local_api.created({})
+    sid = session["session_id"]
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(
+            pool.map(lambda i: local_api.call("update", session_id=sid, body={"metadata": {f"k{i}": i}}), range(20))
+        )
+    assert {r["statusCode"] for r in responses} == {200}, [r["body"] for r in responses if r["statusCode"] != 200]
+    final = body_of(local_api.call("get", session_id=sid))
+    assert final["metadata"] == {f"k{i}": i for i in range(20)}
+    assert final["version"] == 21
+
+
+def test_if_match_lets_exactly_one_of_concurrent_patches_win(local_api):
+    sid = local_api.created({})["session_id"]
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(
+            pool.map(
+                lambda i: local_api.call(
+                    "update", session_id=sid, body={"summary": f"s{i}"}, headers={"If-Match": '"1"'}
+                ),
+                range(10),
+            )
+        )
+    statuses = sorted(r["statusCode"] for r in responses)
+    assert statuses.count(200) == 1
+    assert set(statuses) == {200, 412}
+
+
+def test_terminate_and_purge_on_real_dynamodb(local_api, local_table):
+    sid = local_api.created({"user_id": "u", "metadata": {"a": "b"}})["session_id"]
+    assert body_of(local_api.call("terminate", session_id=sid))["status"] == "terminated"
+    again = local_api.call("terminate", session_id=sid)
+    assert again["statusCode"] == 200
+    purged = local_api.call("terminate", session_id=sid, query={"purge": "true"})
+    assert body_of(purged) == {"session_id": sid, "deleted": True}
+    assert [item for item in scan_all(local_table) if sid in item["PK"]["S"]] == []
+    assert local_api.call("get", session_id=sid)["statusCode"] == 404
