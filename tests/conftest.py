@@ -25,10 +25,9 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-from support import TENANT, LambdaContext, api_event, create_tables, load_function  # noqa: E402
-
-from agent_sessions import clock, runtime  # noqa: E402
-from agent_sessions.store.client import dynamodb  # noqa: E402
+from agent_sessions import clock, runtime
+from agent_sessions.store.client import dynamodb
+from support import TENANT, LambdaContext, api_event, create_tables, load_function
 
 ROUTES = {
     "create": ("create_session", "POST", "/v1/agents/sessions"),

@@ -18,8 +18,18 @@ TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 
-TENANT = {"internal_id": "int_testorg", "namespace_id": "ns_test", "key_id": "key_test", "scopes": "sessions:read sessions:write"}
-OTHER_TENANT = {"internal_id": "int_otherorg", "namespace_id": "ns_other", "key_id": "key_other", "scopes": "sessions:read sessions:write"}
+TENANT = {
+    "internal_id": "int_testorg",
+    "namespace_id": "ns_test",
+    "key_id": "key_test",
+    "scopes": "sessions:read sessions:write",
+}
+OTHER_TENANT = {
+    "internal_id": "int_otherorg",
+    "namespace_id": "ns_other",
+    "key_id": "key_other",
+    "scopes": "sessions:read sessions:write",
+}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -43,7 +53,7 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
 
 
 def table_definitions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -123,7 +133,7 @@ def api_event(
     body: Any = None,
     raw_body: str | bytes | None = None,
     headers: dict[str, str] | None = None,
-    authorizer: dict[str, Any] | None = TENANT,  # noqa: B006 - read-only default
+    authorizer: dict[str, Any] | None = TENANT,
     stage: str = "dev",
 ) -> dict[str, Any]:
     """A complete API Gateway REST (v1) proxy event, as API Gateway sends it."""

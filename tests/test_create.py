@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import scan_all
-from support import OTHER_TENANT, body_of, header_of
-
 from agent_sessions import clock
 from agent_sessions.store import keys
+from conftest import scan_all
+from support import OTHER_TENANT, body_of, header_of
 
 FULL = {
     "user_id": "user-1",
@@ -64,7 +63,16 @@ def test_minimal_session_has_every_field_with_its_default(api, frozen_clock):
 
 def test_full_session_is_stored_with_lookups_and_counters(api, table, frozen_clock):
     session = api.created(FULL)
-    for name in ("user_id", "agent_id", "session_name", "situation", "summary", "agent_config", "user_memory", "metadata"):
+    for name in (
+        "user_id",
+        "agent_id",
+        "session_name",
+        "situation",
+        "summary",
+        "agent_config",
+        "user_memory",
+        "metadata",
+    ):
         assert session[name] == FULL[name]
     assert session["enable_memory"] is False
     assert session["quotas"] == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support import OTHER_TENANT, body_of
 
 
@@ -96,7 +97,9 @@ def test_agent_and_single_metadata_lookups(api, population):
 def test_several_filters_are_anded(api, population):
     page = body_of(api.call("list", body={"filters": {"metadata": {"team": "b", "tier": 2}}}))
     assert ids(page) == [population[4]["session_id"]] and page["total"] == 1
-    page = body_of(api.call("list", body={"filters": {"user_id": "alice", "agent_id": "bot", "metadata": {"team": "a"}}}))
+    page = body_of(
+        api.call("list", body={"filters": {"user_id": "alice", "agent_id": "bot", "metadata": {"team": "a"}}})
+    )
     assert ids(page) == [population[0]["session_id"]] and page["total"] == 1
 
 
@@ -140,7 +143,10 @@ def test_sort_by_last_activity(api, population, frozen_clock):
     team = body_of(api.call("list", body={"sort": sort, "filters": {"metadata": {"team": "a"}}, "limit": 2}))
     assert ids(team) == [population[i]["session_id"] for i in (0, 3)] and team["total"] == 3
     rest = body_of(
-        api.call("list", body={"sort": sort, "filters": {"metadata": {"team": "a"}}, "cursor": team["pagination"]["next_cursor"]})
+        api.call(
+            "list",
+            body={"sort": sort, "filters": {"metadata": {"team": "a"}}, "cursor": team["pagination"]["next_cursor"]},
+        )
     )
     assert ids(rest) == [population[2]["session_id"]]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import scan_all
-from support import OTHER_TENANT, body_of
-
 from agent_sessions import clock
 from agent_sessions.store import keys
+from conftest import scan_all
+from support import OTHER_TENANT, body_of
 
 
 def test_terminate_sets_status_and_time_in_one_call(api, calls, frozen_clock):
@@ -14,7 +13,11 @@ def test_terminate_sets_status_and_time_in_one_call(api, calls, frozen_clock):
     calls.reset()
     response = api.call("terminate", session_id=sid)
     assert response["statusCode"] == 200
-    assert body_of(response) == {"session_id": sid, "status": "terminated", "terminated_at": clock.to_iso(frozen_clock.now)}
+    assert body_of(response) == {
+        "session_id": sid,
+        "status": "terminated",
+        "terminated_at": clock.to_iso(frozen_clock.now),
+    }
     assert calls.calls == {"UpdateItem": 1}
     session = body_of(api.call("get", session_id=sid))
     assert session["status"] == "terminated"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import scan_all
-from support import OTHER_TENANT, body_of, header_of
-
 from agent_sessions import clock
 from agent_sessions.store import keys
+from conftest import scan_all
+from support import OTHER_TENANT, body_of, header_of
 
 
 def lookup_partitions(table, session_id):
@@ -71,7 +70,9 @@ def test_patch_moves_lookup_items_and_counters_in_one_transaction(api, table, ca
 
 def test_null_metadata_and_agent_config_reset_to_empty_objects(api):
     sid = api.created({"metadata": {"a": "1"}, "agent_config": {"m": 1}, "user_memory": {"x": 1}})["session_id"]
-    session = body_of(api.call("update", session_id=sid, body={"metadata": None, "agent_config": None, "user_memory": None}))
+    session = body_of(
+        api.call("update", session_id=sid, body={"metadata": None, "agent_config": None, "user_memory": None})
+    )
     assert session["metadata"] == {} and session["agent_config"] == {} and session["user_memory"] is None
 
 
@@ -83,7 +84,9 @@ def test_if_match_stale_is_412_and_changes_nothing(api):
     assert body_of(stale)["error"]["details"]["current_version"] == 2
     assert header_of(stale, "ETag") == '"2"'
     assert body_of(api.call("get", session_id=sid))["summary"] == "one"
-    assert api.call("update", session_id=sid, body={"summary": "x"}, headers={"If-Match": "garbage"})["statusCode"] == 412
+    assert (
+        api.call("update", session_id=sid, body={"summary": "x"}, headers={"If-Match": "garbage"})["statusCode"] == 412
+    )
     assert api.call("update", session_id=sid, body={"summary": "x"}, headers={"If-Match": "*"})["statusCode"] == 200
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from support import ROOT, create_tables
 
 from agent_sessions import runtime
+from support import ROOT, create_tables
 
 
 def _free_port() -> int:
@@ -40,7 +40,15 @@ def dynamodb_local_endpoint() -> Iterator[str]:
     jar = dynamodb_local_jar()
     port = _free_port()
     process = subprocess.Popen(
-        ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar), "-inMemory", "-port", str(port)],
+        [
+            "java",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-inMemory",
+            "-port",
+            str(port),
+        ],
         cwd=jar.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

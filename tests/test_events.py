@@ -1,0 +1,60 @@
+"""The sample events in events/ are real API Gateway events that the functions answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent_sessions import clock
+from agent_sessions.models.items import SessionItem
+from agent_sessions.runtime import session_service
+from support import EVENTS, LambdaContext, body_of, load_function
+
+EXAMPLE_SESSION = "ses_EXAMPLEexampleEXAMPLE0"
+
+EXPECTED = {
+    "create_session": ("create_session", 200),
+    "create_session_422": ("create_session", 422),
+    "get_session": ("get_session", 200),
+    "get_session_404": ("get_session", 404),
+    "list_sessions_post": ("list_sessions", 200),
+    "list_sessions_get": ("list_sessions", 200),
+    "list_sessions_422": ("list_sessions", 422),
+    "update_session": ("update_session", 200),
+    "update_session_404": ("update_session", 404),
+    "update_session_422": ("update_session", 422),
+    "terminate_session": ("terminate_session", 200),
+    "terminate_session_purge": ("terminate_session", 200),
+}
+
+
+def test_every_event_file_is_covered():
+    assert {path.stem for path in EVENTS.glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_event(name, table):
+    now = clock.now_ms()
+    context = json.loads((EVENTS / f"{name}.json").read_text())["requestContext"]["authorizer"]
+    seed = SessionItem(
+        namespace_id=context["namespace_id"],
+        session_id=EXAMPLE_SESSION,
+        internal_id=context["internal_id"],
+        user_id="user-42",
+        metadata={"channel": "web", "tier": "gold"},
+        created_ms=now,
+        updated_ms=now,
+        last_activity_ms=now,
+        expires_ms=now + 3_600_000,
+    )
+    session_service().store.create_session(seed, None, now)
+    function, status = EXPECTED[name]
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    response = load_function(function).lambda_handler(event, LambdaContext(function))
+    assert response["statusCode"] == status, response["body"]
+    body = body_of(response)
+    if status != 200:
+        assert body["success"] is False and body["status"] == status
+    elif function == "list_sessions":
+        assert [s["session_id"] for s in body["results"]] == [EXAMPLE_SESSION]

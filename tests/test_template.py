@@ -1,0 +1,64 @@
+"""The template holds what the contract names: functions, routes, table, least privilege."""
+
+from __future__ import annotations
+
+from support import FUNCTIONS, load_template
+
+ROUTES = {
+    "CreateSessionFunction": ("create_session", {("/v1/agents/sessions", "post")}),
+    "GetSessionFunction": ("get_session", {("/v1/agents/sessions/{session_id}", "get")}),
+    "ListSessionsFunction": ("list_sessions", {("/v1/agents/sessions/list", "post"), ("/v1/agents/sessions", "get")}),
+    "UpdateSessionFunction": ("update_session", {("/v1/agents/sessions/{session_id}", "patch")}),
+    "TerminateSessionFunction": ("terminate_session", {("/v1/agents/sessions/{session_id}", "delete")}),
+}
+
+
+def test_functions_and_routes():
+    template = load_template()
+    resources = template["Resources"]
+    for logical_id, (folder, routes) in ROUTES.items():
+        props = resources[logical_id]["Properties"]
+        assert props["CodeUri"] == f"functions/{folder}/"
+        assert props["Handler"] == "app.lambda_handler"
+        assert (FUNCTIONS / folder / "app.py").exists()
+        declared = {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in props["Events"].values()}
+        assert declared == routes
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.13"
+    assert globals_["Architectures"] == ["arm64"]
+
+
+def test_layer_is_built_by_sam_for_python_3_13():
+    layer = load_template()["Resources"]["SharedLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Properties"]["ContentUri"] == "layers/shared/"
+
+
+def test_table_has_the_contract_layout():
+    table = load_template()["Resources"]["SessionsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["PK", "SK"]
+    gsi1 = next(i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "GSI1")
+    assert [k["AttributeName"] for k in gsi1["KeySchema"]] == ["GSI1PK", "GSI1SK"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_each_function_gets_only_the_dynamodb_actions_it_uses():
+    resources = load_template()["Resources"]
+    expected = {
+        "GetSessionFunction": {"dynamodb:GetItem"},
+        "CreateSessionFunction": {
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+        },
+        "ListSessionsFunction": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+    }
+    for logical_id, actions in expected.items():
+        statements = resources[logical_id]["Properties"]["Policies"][0]["Statement"]
+        granted = {action for statement in statements for action in statement["Action"]}
+        assert granted == actions
+        assert all("*" not in action for action in granted)
