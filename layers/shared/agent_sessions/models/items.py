@@ -10,11 +10,14 @@ from pydantic import BaseModel
 from agent_sessions import clock
 from agent_sessions.models.limits import canonical_json, metadata_text
 from agent_sessions.models.requests import Quotas
-from agent_sessions.models.responses import Session, SessionStats
+from agent_sessions.models.responses import Message, Session, SessionStats
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_item, to_item
 
 WRITABLE_STATUSES = ("active", "idle")
+# Stands for "no quota" in the numeric attributes that appends check in their condition, so
+# an append needs no read to know whether a quota applies.
+UNLIMITED = 10**15
 
 
 class LookupEntry(BaseModel):
@@ -57,6 +60,9 @@ class SessionItem(BaseModel):
     expires_ms: int
     terminated_ms: int | None = None
     version: int = 1
+    first_user_seq: int | None = None  # seq of the first user message: names the session
+    rate_window: int | None = None  # the minute (epoch // 60) the rate counter belongs to
+    rate_left: int | None = None  # messages still allowed in that minute
 
     # --- derived rules -------------------------------------------------------------------
 
@@ -132,6 +138,7 @@ class SessionItem(BaseModel):
             "GSI1SK": keys.time_sort_key(clock.to_iso(self.created_ms), self.session_id),
             "GSI2PK": namespace,
             "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
+            "GSI3PK": keys.lookup_partition(self.namespace_id, "user_id", self.user_id) if self.user_id else None,
             "visible_until_ms": visible_until,
             # DynamoDB's TTL works in whole seconds and deletes later; readers use visible_until_ms.
             "ttl": -(-visible_until // 1000),
@@ -142,7 +149,21 @@ class SessionItem(BaseModel):
         values["metadata"] = canonical_json(self.metadata)
         values["user_memory"] = canonical_json(self.user_memory) if self.user_memory is not None else None
         values["quotas"] = self.quotas.model_dump_json(exclude_none=True) if self.quotas is not None else None
-        return to_item(values)
+        quotas = self.quotas or Quotas()
+        # What an append's condition compares against (see store/messages.py).
+        values["cap_messages"] = quotas.max_messages or UNLIMITED
+        values["tokens_left"] = (
+            quotas.max_tokens_total - self.total_tokens if quotas.max_tokens_total is not None else UNLIMITED
+        )
+        values["tool_calls_left"] = (
+            quotas.max_tool_calls - self.total_tool_calls if quotas.max_tool_calls is not None else UNLIMITED
+        )
+        values["rate_cap"] = quotas.rate_limit_messages_per_minute
+        item = to_item(values)
+        if self.session_name is None and self.first_user_seq is not None:
+            # Present but null: an append's if_not_exists must not name it again.
+            item["session_name"] = {"NULL": True}
+        return item
 
     @classmethod
     def from_item(cls, item: Item) -> SessionItem:
@@ -152,3 +173,55 @@ class SessionItem(BaseModel):
                 values[name] = json.loads(values[name])
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
+
+
+class MessageItem(BaseModel):
+    """One stored message; its sort key is its zero-padded seq, so history is a key-range read."""
+
+    namespace_id: str
+    session_id: str
+    message_id: str
+    seq: int
+    role: str
+    content: str
+    content_type: str = "text"
+    tool_name: str | None = None
+    tool_inputs: str | None = None
+    tool_outputs: str | None = None
+    tool_status: str | None = None
+    token_count: int | None = None
+    latency_ms: float | None = None
+    metadata: dict[str, Any] = {}
+    timestamp_ms: int
+
+    def to_item(self) -> Item:
+        values: dict[str, Any] = self.model_dump(exclude={"metadata"})
+        values["metadata"] = canonical_json(self.metadata)
+        values["PK"] = keys.session_pk(self.namespace_id, self.session_id)
+        values["SK"] = keys.message_sk(self.seq)
+        values["kind"] = "message"
+        return to_item(values)
+
+    @classmethod
+    def from_item(cls, item: Item) -> MessageItem:
+        values = from_item(item)
+        values["metadata"] = json.loads(values.get("metadata") or "{}")
+        known = cls.model_fields
+        return cls.model_validate({name: value for name, value in values.items() if name in known})
+
+    def to_message(self) -> Message:
+        return Message(
+            message_id=self.message_id,
+            seq=self.seq,
+            role=self.role,
+            content=self.content,
+            content_type=self.content_type,
+            tool_name=self.tool_name,
+            tool_inputs=self.tool_inputs,
+            tool_outputs=self.tool_outputs,
+            tool_status=self.tool_status,
+            token_count=self.token_count,
+            latency_ms=self.latency_ms,
+            metadata=self.metadata,
+            timestamp=clock.to_iso(self.timestamp_ms),
+        )

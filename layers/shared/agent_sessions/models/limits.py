@@ -103,3 +103,10 @@ Summary = Annotated[str, text_within(MAX_TEXT_BYTES, "summary")]
 AgentConfig = Annotated[dict[str, Any], object_within(MAX_AGENT_CONFIG_BYTES, "agent_config")]
 UserMemory = Annotated[dict[str, Any], object_within(MAX_USER_MEMORY_BYTES, "user_memory")]
 TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS_INPUT)]
+
+MAX_MESSAGE_BYTES = 256 * KIB
+MAX_BATCH_MESSAGES = 99
+# TransactWriteItems carries at most 4 MB; the session update and key overhead need a margin.
+MAX_TRANSACTION_BYTES = 4 * 1024 * KIB - 64 * KIB
+DEFAULT_HISTORY_LIMIT = 50
+MAX_HISTORY_LIMIT = 200

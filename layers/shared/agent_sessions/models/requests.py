@@ -166,3 +166,53 @@ def build_list_query(
         include_total=True if paging.include_total is None else paging.include_total,
         offset=offset,
     )
+
+
+MessageRole = Literal["user", "assistant", "system", "tool"]
+ContentType = Literal["text", "tool_call", "tool_result"]
+
+
+class MessageIn(StrictModel):
+    role: MessageRole = "user"
+    content: str
+    content_type: ContentType = "text"
+    tool_name: str | None = Field(default=None, max_length=256)
+    tool_inputs: str | None = None
+    tool_outputs: str | None = None
+    tool_status: str | None = Field(default=None, max_length=64)
+    token_count: int | None = Field(default=None, ge=0, le=10**9)
+    latency_ms: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class AppendMessagesRequest(StrictModel):
+    """One message (its fields at the top level) or a batch (`messages`, 1-99).
+    `stream` is accepted for compatibility with other session APIs and ignored."""
+
+    messages: list[MessageIn] | None = Field(default=None, min_length=1)
+    role: MessageRole | None = None
+    content: str | None = None
+    content_type: ContentType | None = None
+    tool_name: str | None = Field(default=None, max_length=256)
+    tool_inputs: str | None = None
+    tool_outputs: str | None = None
+    tool_status: str | None = Field(default=None, max_length=64)
+    token_count: int | None = Field(default=None, ge=0, le=10**9)
+    latency_ms: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
+    metadata: Metadata | None = None
+    stream: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_or_many(self) -> AppendMessagesRequest:
+        single = self.model_fields_set - {"messages", "stream"}
+        if self.messages is not None and single:
+            raise ValueError(f"give either `messages` or one message's fields, not both (found {sorted(single)})")
+        if self.messages is None and self.content is None:
+            raise ValueError("`content` is required (or `messages` for a batch)")
+        return self
+
+    def as_batch(self) -> list[MessageIn]:
+        if self.messages is not None:
+            return self.messages
+        fields = self.model_dump(exclude={"messages", "stream"}, exclude_none=True)
+        return [MessageIn.model_validate(fields)]

@@ -67,3 +67,35 @@ class SessionPage(BaseModel):
 class Health(BaseModel):
     status: str
     service: str
+
+
+class Message(BaseModel):
+    message_id: str
+    seq: int
+    role: str
+    content: str
+    content_type: str
+    tool_name: str | None
+    tool_inputs: str | None
+    tool_outputs: str | None
+    tool_status: str | None
+    token_count: int | None
+    latency_ms: float | None
+    metadata: dict[str, Any]
+    timestamp: str
+
+
+class AppendResult(BaseModel):
+    session_id: str
+    messages: list[Message]
+    message_count: int
+    session_name: str | None
+
+
+class HistoryPage(BaseModel):
+    session_id: str
+    messages: list[Message]
+    total_messages: int
+    returned_messages: int
+    has_more: bool
+    next_cursor: str | None

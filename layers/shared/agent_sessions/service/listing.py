@@ -39,7 +39,7 @@ MAX_BATCH = 1000
 
 @dataclass(frozen=True)
 class ListPlan:
-    index: str  # "GSI1" (by created_at) or "GSI2" (by last_activity_at)
+    index: str  # "GSI1" by created_at; "GSI2" (namespace) or "GSI3" (user) by last_activity_at
     partition: str
     via_lookup: bool  # the partition holds lookup items: the sessions need a batch get
     forward: bool
@@ -63,8 +63,12 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
 
     base = lookups[0] if lookups else None  # user_id first: usually the most selective
     sort_in_memory = by_activity and base is not None and base.field != "user_id"
-    index = "GSI2" if by_activity and not sort_in_memory else "GSI1"
+    if by_activity and not sort_in_memory:
+        index = "GSI3" if base is not None else "GSI2"  # session items themselves, no lookup
+    else:
+        index = "GSI1"
     partition = base.partition(namespace_id) if base else keys.namespace_partition(namespace_id)
+    via_lookup = base is not None and index == "GSI1"
     sort_between = None
     if created_range and index == "GSI1":
         low = clock.to_iso(query.created_after_ms + 1) if query.created_after_ms is not None else "0"
@@ -75,7 +79,7 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
     return ListPlan(
         index=index,
         partition=partition,
-        via_lookup=base is not None,
+        via_lookup=via_lookup,
         forward=forward,
         sort_between=sort_between,
         counter_partition=partition if exact_by_counter else None,
@@ -186,7 +190,7 @@ class SessionLister:
             total = skipped + len(page) + matched_beyond
         next_cursor = None
         if has_more and last_key is not None:
-            key_names = ("PK", "SK", f"{plan.index}PK", f"{plan.index}SK")
+            key_names = ("PK", "SK", *keys.INDEX_KEYS[plan.index])
             cursor_position: dict[str, Any] = {"k": {name: last_key[name]["S"] for name in key_names}}
             if query.include_total:
                 cursor_position["t"] = total

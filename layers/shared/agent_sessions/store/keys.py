@@ -22,6 +22,14 @@ SORT_KEY_CEILING = "~"
 
 LOOKUP_FIELDS = ("user_id", "agent_id", "metadata")
 
+# Index name -> (partition key, sort key). GSI3 shares GSI2's sort key (last activity), so an
+# append moves a session in both activity indexes by writing one attribute of one item.
+INDEX_KEYS = {
+    "GSI1": ("GSI1PK", "GSI1SK"),  # namespace and lookups, by created_at
+    "GSI2": ("GSI2PK", "GSI2SK"),  # namespace by last activity
+    "GSI3": ("GSI3PK", "GSI2SK"),  # one user's sessions by last activity
+}
+
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -127,7 +127,7 @@ class SessionStore:
         sort_between: tuple[str, str] | None,
     ) -> IndexPage:
         """1 round trip: one page of an index partition, in sort-key order."""
-        pk_name, sk_name = f"{index}PK", f"{index}SK"
+        pk_name, sk_name = keys.INDEX_KEYS[index]
         condition = "#pk = :pk"
         names = {"#pk": pk_name}
         values: dict[str, Any] = {":pk": {"S": partition}}
@@ -243,13 +243,10 @@ class SessionStore:
         new_lookups = {entry.partition(new.namespace_id): entry for entry in new.lookups()}
         removed = [entry for partition, entry in old_lookups.items() if partition not in new_lookups]
         added = [entry for partition, entry in new_lookups.items() if partition not in old_lookups]
-        activity_moved = old.last_activity_ms != new.last_activity_ms
         for entry in removed:
             actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(old, entry)}})
-        for partition, entry in new_lookups.items():
-            # The user lookup carries the activity sort key too, so it is rewritten when that moves.
-            if partition not in old_lookups or (activity_moved and entry.field == "user_id"):
-                actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
+        for entry in added:
+            actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
         actions.extend(self._counter_updates(old, removed, -1, include_namespace=False))
         actions.extend(self._counter_updates(new, added, +1, include_namespace=False))
         self._transact(actions)
@@ -409,24 +406,22 @@ class SessionStore:
         }
         if entry.key is not None:
             item["metadata_key"] = {"S": entry.key}
-        if entry.field == "user_id":
-            item["GSI2PK"] = {"S": partition}
-            item["GSI2SK"] = {"S": keys.time_sort_key(clock.to_iso(session.last_activity_ms), session.session_id)}
         return item
 
     def _counter_updates(
         self, session: SessionItem, entries: Iterable[LookupEntry], delta: int, *, include_namespace: bool
     ) -> list[dict[str, Any]]:
-        partitions: list[tuple[str, bool]] = []  # (listing partition, also on the activity index)
+        # (listing partition, the activity index's partition attribute that lists it too)
+        partitions: list[tuple[str, str | None]] = []
         if include_namespace:
-            partitions.append((keys.namespace_partition(session.namespace_id), True))
+            partitions.append((keys.namespace_partition(session.namespace_id), "GSI2PK"))
         for entry in entries:
-            partitions.append((entry.partition(session.namespace_id), entry.field == "user_id"))
+            partitions.append((entry.partition(session.namespace_id), "GSI3PK" if entry.field == "user_id" else None))
         updates = []
-        for partition, on_activity_index in partitions:
+        for partition, activity_index_pk in partitions:
             expression = "ADD n :delta SET kind = :kind, GSI1PK = :partition, GSI1SK = :counter_sk"
-            if on_activity_index:
-                expression += ", GSI2PK = :partition, GSI2SK = :counter_sk"
+            if activity_index_pk:
+                expression += f", {activity_index_pk} = :partition, GSI2SK = :counter_sk"
             updates.append(
                 {
                     "Update": {
