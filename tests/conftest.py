@@ -36,6 +36,8 @@ ROUTES = {
     "list_get": ("list_sessions", "GET", "/v1/agents/sessions"),
     "update": ("update_session", "PATCH", "/v1/agents/sessions/{session_id}"),
     "terminate": ("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}"),
+    "append": ("append_messages", "POST", "/v1/agents/sessions/{session_id}/messages"),
+    "history": ("get_history", "GET", "/v1/agents/sessions/{session_id}/history"),
 }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from agent_sessions.service.messages import MessageService
 from agent_sessions.service.sessions import SessionService
 from agent_sessions.settings import get_settings
+from agent_sessions.store.messages import MessageStore
 from agent_sessions.store.sessions import SessionStore
 
 
@@ -21,5 +23,12 @@ def reset() -> None:
     from agent_sessions.store.client import reset as reset_client
 
     session_service.cache_clear()
+    message_service.cache_clear()
     settings_cache.cache_clear()
     reset_client()
+
+
+@lru_cache(maxsize=1)
+def message_service() -> MessageService:
+    settings = get_settings()
+    return MessageService(session_service(), MessageStore(settings), settings)

@@ -1,0 +1,353 @@
+"""Conversation history: appending messages (exact under concurrency) and reading them."""
+
+from __future__ import annotations
+
+import re
+
+from agent_sessions import clock
+from agent_sessions.errors import (
+    ConflictError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    session_not_found,
+    validation_failure,
+)
+from agent_sessions.ids import is_session_id, new_message_id
+from agent_sessions.models.items import MessageItem, SessionItem
+from agent_sessions.models.limits import (
+    GENERATED_NAME_CHARS,
+    MAX_BATCH_MESSAGES,
+    MAX_MESSAGE_BYTES,
+    MAX_TRANSACTION_BYTES,
+    canonical_json,
+)
+from agent_sessions.models.requests import AppendMessagesRequest, MessageIn
+from agent_sessions.models.responses import AppendResult, HistoryPage
+from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
+from agent_sessions.settings import Settings
+from agent_sessions.store.cursor import decode_cursor, encode_cursor
+from agent_sessions.store.messages import (
+    RATE_NEW_WINDOW,
+    RATE_NONE,
+    RATE_SAME_WINDOW,
+    AppendConflict,
+    AppendPlan,
+    AppendRefused,
+    MessageStore,
+)
+from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord
+from agent_sessions.tenancy import Tenant
+
+_SPACES = re.compile(r"\s+")
+
+
+def session_name_from(content: str) -> str | None:
+    """The first user message, on one line, cut at a word boundary to at most 80 characters."""
+    text = _SPACES.sub(" ", content).strip()
+    if not text:
+        return None
+    if len(text) <= GENERATED_NAME_CHARS:
+        return text
+    cut = text[: GENERATED_NAME_CHARS + 1]
+    boundary = cut.rfind(" ")
+    name = cut[:boundary] if boundary > 0 else text[:GENERATED_NAME_CHARS]
+    return name.rstrip(" ,.;:-") or text[:GENERATED_NAME_CHARS]
+
+
+def message_bytes(message: MessageIn) -> int:
+    return len(canonical_json(message.model_dump(mode="json")).encode("utf-8", "surrogatepass"))
+
+
+class MessageService:
+    def __init__(self, sessions: SessionService, store: MessageStore, settings: Settings) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.settings = settings
+
+    # --- append ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        request: AppendMessagesRequest,
+        if_match_seq: int | None,
+        idempotency_key: str | None,
+    ) -> tuple[AppendResult, bool]:
+        if not is_session_id(session_id):
+            raise session_not_found(session_id[:80])
+        batch = request.as_batch()
+        self._check_batch(batch, idempotency_key is not None)
+        body_hash = request_hash(
+            "append_messages", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
+        )
+        message_ids = [new_message_id() for _ in batch]
+        current: SessionItem | None = None
+        for attempt in range(MAX_ATTEMPTS):
+            now = clock.now_ms()
+            if if_match_seq is None and current is None:
+                current = self.sessions.load_visible(tenant, session_id, now)
+            if current is not None:
+                self._refuse_if_not_writable(current, len(batch), batch, now, if_match_seq)
+                expected = current.message_count
+                rate_mode = rate_mode_for(current, now)
+            else:
+                assert if_match_seq is not None
+                expected = if_match_seq
+                rate_mode = RATE_NONE  # the common case; a rate-limited session answers with its state
+            plan = self._plan(
+                tenant, session_id, batch, message_ids, expected, now, rate_mode, idempotency_key, body_hash
+            )
+            try:
+                self.store.append(plan)
+            except IdempotencyKeyTaken as taken:
+                return AppendResult.model_validate_json(replay(taken.record, "append_messages", body_hash)), True
+            except AppendRefused as refused:
+                if refused.current is None or refused.seq_taken:
+                    if refused.seq_taken:
+                        current = None
+                        backoff(attempt)
+                        continue
+                    raise session_not_found(session_id) from None
+                # The refusal returned the session as it is now: raise when the refusal is
+                # final; otherwise retry at once from that state (no re-read).
+                current = refused.current
+                self._refuse_if_not_writable(current, len(batch), batch, clock.now_ms(), if_match_seq)
+                continue
+            except AppendConflict:
+                if if_match_seq is None:
+                    current = None
+                backoff(attempt)
+                continue
+            session_name = None
+            if current is not None:
+                session_name = current.session_name
+                if session_name is None and current.first_user_seq is None:
+                    session_name = plan.generated_name
+            return (
+                AppendResult(
+                    session_id=session_id,
+                    messages=[message.to_message() for message in plan.messages],
+                    message_count=expected + len(batch),
+                    session_name=session_name,
+                ),
+                False,
+            )
+        raise ServiceUnavailableError(
+            "Too many concurrent appends; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+    def _check_batch(self, batch: list[MessageIn], with_idempotency_key: bool) -> None:
+        limit = MAX_BATCH_MESSAGES - (1 if with_idempotency_key else 0)
+        if len(batch) > limit:
+            raise validation_failure(
+                [
+                    {
+                        "loc": ("body", "messages"),
+                        "msg": f"a batch holds at most {limit} messages"
+                        + (" with an Idempotency-Key" if with_idempotency_key else ""),
+                        "type": "too_long",
+                    }
+                ]
+            )
+        total = 0
+        for index, message in enumerate(batch):
+            size = message_bytes(message)
+            if size > MAX_MESSAGE_BYTES:
+                raise PayloadTooLargeError(
+                    f"Message {index} is {size} bytes; a message holds at most {MAX_MESSAGE_BYTES} bytes",
+                    code="message_too_large",
+                    details={"index": index, "size": size, "limit": MAX_MESSAGE_BYTES},
+                )
+            total += size
+        if total > MAX_TRANSACTION_BYTES:
+            raise PayloadTooLargeError(
+                f"The batch is {total} bytes; one append stores at most {MAX_TRANSACTION_BYTES} bytes "
+                "(DynamoDB's 4 MB transaction limit); split it",
+                code="transaction_too_large",
+                details={"size": total, "limit": MAX_TRANSACTION_BYTES},
+            )
+
+    def _refuse_if_not_writable(
+        self, current: SessionItem, count: int, batch: list[MessageIn], now: int, if_match_seq: int | None
+    ) -> None:
+        """The append's rules, checked against a known session state: raise the final error."""
+        if current.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
+            raise session_not_found(current.session_id)
+        if current.status == "terminated":
+            raise ConflictError(f"Session {current.session_id} is terminated and read-only", code="session_terminated")
+        if current.status == "archived":
+            raise ConflictError(
+                f"Session {current.session_id} is archived and read-only; set status to active first",
+                code="session_archived",
+            )
+        if if_match_seq is not None and current.message_count != if_match_seq:
+            raise PreconditionFailedError(
+                f"The next seq of session {current.session_id} is {current.message_count}, not {if_match_seq}",
+                code="seq_mismatch",
+                details={"message_count": current.message_count, "expected_seq": if_match_seq},
+                headers={"ETag": f'"{current.message_count}"'},
+            )
+        quotas = current.quotas
+        if quotas is None:
+            return
+        tokens = sum(message.token_count or 0 for message in batch)
+        tool_calls = sum(1 for message in batch if message.content_type == "tool_call")
+        checks: list[tuple[int | None, int, str]] = [
+            (quotas.max_messages, current.message_count + count, "max_messages"),
+            (quotas.max_tokens_total, current.total_tokens + tokens, "max_tokens_total"),
+            (quotas.max_tool_calls, current.total_tool_calls + tool_calls, "max_tool_calls"),
+        ]
+        for limit, would_be, name in checks:
+            if limit is not None and would_be > limit:
+                raise TooManyRequestsError(
+                    f"This append would pass the session's {name} quota ({limit})",
+                    code=f"quota_{name}",
+                    details={"quota": name, "limit": limit, "would_be": would_be},
+                )
+        rate = quotas.rate_limit_messages_per_minute
+        if rate is not None:
+            minute = now // 60_000
+            used = (rate - (current.rate_left or 0)) if current.rate_window == minute else 0
+            if used + count > rate:
+                retry_after = max(1, 60 - (now // 1000) % 60)
+                raise TooManyRequestsError(
+                    f"The session allows {rate} messages per minute",
+                    code="quota_rate_limit_messages_per_minute",
+                    details={"quota": "rate_limit_messages_per_minute", "limit": rate},
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+    def _plan(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        batch: list[MessageIn],
+        message_ids: list[str],
+        expected: int,
+        now: int,
+        rate_mode: str,
+        idempotency_key: str | None,
+        body_hash: str,
+    ) -> AppendPlan:
+        messages = [
+            MessageItem(
+                namespace_id=tenant.namespace_id,
+                session_id=session_id,
+                message_id=message_id,
+                seq=expected + index,
+                timestamp_ms=now,
+                **message.model_dump(),
+            )
+            for index, (message, message_id) in enumerate(zip(batch, message_ids, strict=True))
+        ]
+        first_user = next((m for m in messages if m.role == "user" and session_name_from(m.content)), None)
+        latencies = [m.latency_ms for m in messages if m.latency_ms is not None]
+        plan_without_record = AppendPlan(
+            namespace_id=tenant.namespace_id,
+            session_id=session_id,
+            messages=messages,
+            expected_count=expected,
+            tokens=sum(m.token_count or 0 for m in messages),
+            tool_calls=sum(1 for m in messages if m.content_type == "tool_call"),
+            latency_sum=float(sum(latencies)),
+            latency_samples=len(latencies),
+            generated_name=session_name_from(first_user.content) if first_user else None,
+            first_user_seq=first_user.seq if first_user else None,
+            now_ms=now,
+            rate_mode=rate_mode,
+            idempotency=None,
+        )
+        if idempotency_key is None:
+            return plan_without_record
+        result = AppendResult(
+            session_id=session_id,
+            messages=[m.to_message() for m in messages],
+            message_count=expected + len(messages),
+            session_name=None,
+        )
+        record = IdempotencyRecord(
+            namespace_id=tenant.namespace_id,
+            key=idempotency_key,
+            operation="append_messages",
+            request_hash=body_hash,
+            response_body=result.model_dump_json(),
+            expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
+        )
+        return AppendPlan(**{**plan_without_record.__dict__, "idempotency": record})
+
+    # --- history -----------------------------------------------------------------------------
+
+    def history(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        *,
+        limit: int,
+        offset: int | None,
+        cursor: str | None,
+        descending: bool,
+    ) -> HistoryPage:
+        if not is_session_id(session_id):
+            raise session_not_found(session_id[:80])
+        now = clock.now_ms()
+        fingerprint = f"history:{session_id}:{'desc' if descending else 'asc'}"
+        session: SessionItem | None = None
+        from_seq: int | None = None
+        if cursor:
+            position = decode_cursor(self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, cursor)
+            from_seq = int(position.get("s", 0))
+        elif offset:
+            if descending:
+                session = self.sessions.load_visible(tenant, session_id, now)
+                from_seq = session.message_count - 1 - offset
+                if from_seq < 0:
+                    return self._page(session, [], False, None, tenant, fingerprint)
+            else:
+                from_seq = offset
+        read = self.store.read_history(
+            tenant.namespace_id, session_id, descending=descending, from_seq=from_seq, limit=limit
+        )
+        session = session or read.session
+        if session is None:
+            session = self.sessions.load_visible(tenant, session_id, now)  # the page stopped short of it
+        if session.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
+            raise session_not_found(session_id)
+        messages = [m for m in read.messages if m.seq < session.message_count]
+        has_more = len(messages) > limit
+        messages = messages[:limit]
+        next_seq = None
+        if has_more:
+            next_seq = messages[-1].seq - 1 if descending else messages[-1].seq + 1
+        return self._page(session, messages, has_more, next_seq, tenant, fingerprint)
+
+    def _page(
+        self,
+        session: SessionItem,
+        messages: list[MessageItem],
+        has_more: bool,
+        next_seq: int | None,
+        tenant: Tenant,
+        fingerprint: str,
+    ) -> HistoryPage:
+        next_cursor = None
+        if has_more and next_seq is not None:
+            next_cursor = encode_cursor(
+                self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, {"s": next_seq}
+            )
+        return HistoryPage(
+            session_id=session.session_id,
+            messages=[m.to_message() for m in messages],
+            total_messages=session.message_count,
+            returned_messages=len(messages),
+            has_more=has_more,
+            next_cursor=next_cursor,
+        )
+
+
+def rate_mode_for(session: SessionItem, now_ms: int) -> str:
+    if session.quotas is None or session.quotas.rate_limit_messages_per_minute is None:
+        return RATE_NONE
+    return RATE_SAME_WINDOW if session.rate_window == now_ms // 60_000 else RATE_NEW_WINDOW

@@ -1,0 +1,246 @@
+"""Messages: the append transaction and the history read.
+
+An append is one TransactWriteItems: one Put per message (condition: the seq is free) and
+one Update of the session whose condition carries every rule — the expected
+`message_count`, a writable status, not expired, and the quotas — so a refused batch writes
+nothing. The quotas are compared against attributes the session keeps ready for this
+(`cap_messages`, `tokens_left`, `tool_calls_left`, `rate_*`), so no read is needed first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from agent_sessions import clock
+from agent_sessions.models.items import MessageItem, SessionItem
+from agent_sessions.settings import Settings
+from agent_sessions.store import keys
+from agent_sessions.store.client import dynamodb
+from agent_sessions.store.codec import Item, to_attr
+from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
+from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# How the append treats the per-minute rate counter, decided before the call.
+RATE_NONE = "none"  # the session has no rate quota
+RATE_SAME_WINDOW = "same"  # the counter already belongs to this minute
+RATE_NEW_WINDOW = "new"  # this append opens the minute's counter
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    namespace_id: str
+    session_id: str
+    messages: list[MessageItem]
+    expected_count: int
+    tokens: int
+    tool_calls: int
+    latency_sum: float
+    latency_samples: int
+    generated_name: str | None  # from this batch's first user message
+    first_user_seq: int | None
+    now_ms: int
+    rate_mode: str
+    idempotency: IdempotencyRecord | None
+
+
+class AppendRefused(Exception):
+    """The session's condition failed; `current` is the session as it was (None: gone)."""
+
+    def __init__(self, current: SessionItem | None, seq_taken: bool = False) -> None:
+        super().__init__("append refused")
+        self.current = current
+        self.seq_taken = seq_taken
+
+
+class AppendConflict(Exception):
+    """A concurrent transaction touched the session: retry."""
+
+
+@dataclass
+class HistoryRead:
+    session: SessionItem | None
+    messages: list[MessageItem]
+    last_key: Item | None
+
+
+class MessageStore:
+    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
+        self.settings = settings
+        self.table = settings.table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client or dynamodb()
+
+    def append(self, plan: AppendPlan) -> None:
+        """1 round trip."""
+        session_pk = keys.session_pk(plan.namespace_id, plan.session_id)
+        count = len(plan.messages)
+        minute = plan.now_ms // 60_000
+        values: dict[str, Any] = {
+            ":n": count,
+            ":expected": plan.expected_count,
+            ":new_count": plan.expected_count + count,
+            ":active": "active",
+            ":idle": "idle",
+            ":now": plan.now_ms,
+            ":one": 1,
+            ":tokens": plan.tokens,
+            ":tools": plan.tool_calls,
+            ":latency": plan.latency_sum,
+            ":latency_n": plan.latency_samples,
+            ":activity_sk": keys.time_sort_key(clock.to_iso(plan.now_ms), plan.session_id),
+        }
+        update = [
+            "message_count = message_count + :n",
+            "last_activity_ms = :now",
+            "updated_ms = :now",
+            "version = version + :one",
+            "#status = :active",
+            "GSI2SK = :activity_sk",
+            "total_tokens = total_tokens + :tokens",
+            "total_tool_calls = total_tool_calls + :tools",
+            "tokens_left = tokens_left - :tokens",
+            "tool_calls_left = tool_calls_left - :tools",
+            "latency_sum_ms = latency_sum_ms + :latency",
+            "latency_samples = latency_samples + :latency_n",
+        ]
+        condition = [
+            "attribute_exists(PK)",
+            "message_count = :expected",
+            "#status IN (:active, :idle)",
+            "visible_until_ms > :now",
+            "cap_messages >= :new_count",
+            "tokens_left >= :tokens",
+            "tool_calls_left >= :tools",
+        ]
+        if plan.generated_name is not None and plan.first_user_seq is not None:
+            update.append("session_name = if_not_exists(session_name, :name)")
+            update.append("first_user_seq = if_not_exists(first_user_seq, :first_user_seq)")
+            values[":name"] = plan.generated_name
+            values[":first_user_seq"] = plan.first_user_seq
+        values[":minute"] = minute
+        if plan.rate_mode == RATE_NONE:
+            condition.append("attribute_not_exists(rate_cap)")
+            del values[":minute"]
+        elif plan.rate_mode == RATE_SAME_WINDOW:
+            condition.append("rate_window = :minute AND rate_left >= :n")
+            update.append("rate_left = rate_left - :n")
+        else:
+            condition.append("(attribute_not_exists(rate_window) OR rate_window <> :minute) AND rate_cap >= :n")
+            update.append("rate_window = :minute")
+            update.append("rate_left = rate_cap - :n")
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"PK": {"S": session_pk}, "SK": {"S": keys.SESSION_SK}},
+                    "UpdateExpression": "SET " + ", ".join(update),
+                    "ConditionExpression": " AND ".join(condition),
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {name: to_attr(value) for name, value in values.items()},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        ]
+        for message in plan.messages:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": message.to_item(),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        if plan.idempotency is not None:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": plan.idempotency.to_item(),
+                        "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
+                        "ExpressionAttributeValues": {":now": to_attr(plan.now_ms)},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            with store_errors():
+                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = cancellation_reasons(error)
+            codes = [reason.get("Code") for reason in reasons]
+            if plan.idempotency is not None and len(codes) == len(actions) and codes[-1] == "ConditionalCheckFailed":
+                old = reasons[-1].get("Item") or self._get(
+                    keys.idempotency_pk(plan.namespace_id, plan.idempotency.key), keys.IDEMPOTENCY_SK
+                )
+                if old is not None:
+                    raise IdempotencyKeyTaken(
+                        IdempotencyRecord.from_item(plan.namespace_id, plan.idempotency.key, old)
+                    ) from error
+            if codes and codes[0] == "ConditionalCheckFailed":
+                old_item = reasons[0].get("Item") or self._get(session_pk, keys.SESSION_SK)
+                raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error
+            if "ConditionalCheckFailed" in codes[1 : 1 + count]:
+                raise AppendRefused(None, seq_taken=True) from error
+            if "TransactionConflict" in codes:
+                raise AppendConflict() from error
+            raise
+
+    def read_history(
+        self,
+        namespace_id: str,
+        session_id: str,
+        *,
+        descending: bool,
+        from_seq: int | None,
+        limit: int,
+    ) -> HistoryRead:
+        """1 query. The session item sorts after every message (`SESSION` > `MSG#…`), so a
+        newest-first page starts with it, and an oldest-first page ends with it when the page
+        reaches the end of the history; only an oldest-first page that stops short needs the
+        session read separately (see MessageService.history)."""
+        session_pk = keys.session_pk(namespace_id, session_id)
+        if descending:
+            high = keys.message_sk(from_seq) if from_seq is not None else keys.SESSION_SK
+            low = keys.message_sk(0)
+            include_session = from_seq is None
+        else:
+            low = keys.message_sk(from_seq or 0)
+            high = keys.SESSION_SK
+            include_session = True
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": session_pk}, ":low": {"S": low}, ":high": {"S": high}},
+            "ScanIndexForward": not descending,
+            "Limit": limit + 1 + (1 if include_session else 0),
+            "ConsistentRead": True,
+        }
+        with store_errors():
+            response = self.client.query(**request)
+        session = None
+        messages = []
+        for item in response.get("Items", []):
+            if item["SK"]["S"] == keys.SESSION_SK:
+                session = SessionItem.from_item(item)
+            elif item["SK"]["S"].startswith(keys.MESSAGE_SK_PREFIX):
+                messages.append(MessageItem.from_item(item))
+        return HistoryRead(session=session, messages=messages, last_key=response.get("LastEvaluatedKey"))
+
+    def _get(self, pk: str, sk: str) -> Item | None:
+        with store_errors():
+            response = self.client.get_item(
+                TableName=self.table, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
+            )
+        return response.get("Item")
