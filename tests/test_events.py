@@ -26,6 +26,11 @@ EXPECTED = {
     "update_session_422": ("update_session", 422),
     "terminate_session": ("terminate_session", 200),
     "terminate_session_purge": ("terminate_session", 200),
+    "append_messages": ("append_messages", 200),
+    "append_messages_404": ("append_messages", 404),
+    "append_messages_422": ("append_messages", 422),
+    "get_history": ("get_history", 200),
+    "get_history_404": ("get_history", 404),
 }
 
 

@@ -63,10 +63,9 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
 
     base = lookups[0] if lookups else None  # user_id first: usually the most selective
     sort_in_memory = by_activity and base is not None and base.field != "user_id"
+    index = "GSI1"
     if by_activity and not sort_in_memory:
-        index = "GSI3" if base is not None else "GSI2"  # session items themselves, no lookup
-    else:
-        index = "GSI1"
+        index = "GSI3" if base is not None else "GSI2"  # the session items themselves, no lookup
     partition = base.partition(namespace_id) if base else keys.namespace_partition(namespace_id)
     via_lookup = base is not None and index == "GSI1"
     sort_between = None

@@ -41,6 +41,8 @@ from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.tenancy import Tenant
 
 _SPACES = re.compile(r"\s+")
+# Appends to one session serialize on its message_count; a crowd of writers needs more tries.
+APPEND_ATTEMPTS = 3 * MAX_ATTEMPTS
 
 
 def session_name_from(content: str) -> str | None:
@@ -85,7 +87,7 @@ class MessageService:
         )
         message_ids = [new_message_id() for _ in batch]
         current: SessionItem | None = None
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(APPEND_ATTEMPTS):
             now = clock.now_ms()
             if if_match_seq is None and current is None:
                 current = self.sessions.load_visible(tenant, session_id, now)
@@ -98,7 +100,7 @@ class MessageService:
                 expected = if_match_seq
                 rate_mode = RATE_NONE  # the common case; a rate-limited session answers with its state
             plan = self._plan(
-                tenant, session_id, batch, message_ids, expected, now, rate_mode, idempotency_key, body_hash
+                tenant, session_id, batch, message_ids, expected, now, rate_mode, idempotency_key, body_hash, current
             )
             try:
                 self.store.append(plan)
@@ -115,26 +117,15 @@ class MessageService:
                 # final; otherwise retry at once from that state (no re-read).
                 current = refused.current
                 self._refuse_if_not_writable(current, len(batch), batch, clock.now_ms(), if_match_seq)
+                if if_match_seq is None:
+                    backoff(attempt)  # another writer won this seq: let the crowd spread out
                 continue
             except AppendConflict:
                 if if_match_seq is None:
                     current = None
                 backoff(attempt)
                 continue
-            session_name = None
-            if current is not None:
-                session_name = current.session_name
-                if session_name is None and current.first_user_seq is None:
-                    session_name = plan.generated_name
-            return (
-                AppendResult(
-                    session_id=session_id,
-                    messages=[message.to_message() for message in plan.messages],
-                    message_count=expected + len(batch),
-                    session_name=session_name,
-                ),
-                False,
-            )
+            return self._result(plan, current), False
         raise ServiceUnavailableError(
             "Too many concurrent appends; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
         )
@@ -231,6 +222,7 @@ class MessageService:
         rate_mode: str,
         idempotency_key: str | None,
         body_hash: str,
+        current: SessionItem | None,
     ) -> AppendPlan:
         messages = [
             MessageItem(
@@ -262,12 +254,7 @@ class MessageService:
         )
         if idempotency_key is None:
             return plan_without_record
-        result = AppendResult(
-            session_id=session_id,
-            messages=[m.to_message() for m in messages],
-            message_count=expected + len(messages),
-            session_name=None,
-        )
+        result = self._result(plan_without_record, current)
         record = IdempotencyRecord(
             namespace_id=tenant.namespace_id,
             key=idempotency_key,
@@ -277,6 +264,24 @@ class MessageService:
             expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
         )
         return AppendPlan(**{**plan_without_record.__dict__, "idempotency": record})
+
+    @staticmethod
+    def _result(plan: AppendPlan, known: SessionItem | None) -> AppendResult:
+        """The append's response. Without a read (If-Match) the session's name is known only
+        when this append gives it one; otherwise it is reported as null."""
+        session_name = None
+        if known is not None:
+            session_name = known.session_name
+            if session_name is None and known.first_user_seq is None:
+                session_name = plan.generated_name
+        elif plan.expected_count == 0:
+            session_name = plan.generated_name
+        return AppendResult(
+            session_id=plan.session_id,
+            messages=[message.to_message() for message in plan.messages],
+            message_count=plan.expected_count + len(plan.messages),
+            session_name=session_name,
+        )
 
     # --- history -----------------------------------------------------------------------------
 
