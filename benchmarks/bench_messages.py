@@ -1,0 +1,152 @@
+"""History at scale: DynamoDB calls per append and per history page, and latency at 10,
+1,000 and 10,000 messages in one session, as a ratio to the 10-message case.
+
+Runs the real handlers against Amazon's DynamoDB Local. Prints a table; asserts nothing
+about time (timings on a shared machine are noisy: compare the ratios of one run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+
+import boto3  # noqa: E402
+
+from agent_sessions import runtime  # noqa: E402
+from agent_sessions.store.client import dynamodb  # noqa: E402
+from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function  # noqa: E402
+
+SIZES = (10, 1_000, 10_000)
+SAMPLES = 30
+
+
+def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs):
+    event = api_event(
+        method,
+        resource,
+        path_parameters={"session_id": session_id} if session_id else None,
+        authorizer=TENANT,
+        **kwargs,
+    )
+    response = load_function(function).lambda_handler(event, LambdaContext(function))
+    assert response["statusCode"] == 200, response["body"]
+    return json.loads(response["body"])
+
+
+def create() -> str:
+    return call("create_session", "POST", "/v1/agents/sessions", body={"user_id": "bench"})["session_id"]
+
+
+def append(session_id: str, body: dict, headers: dict | None = None) -> dict:
+    return call(
+        "append_messages", "POST", "/v1/agents/sessions/{session_id}/messages", session_id, body=body, headers=headers
+    )
+
+
+def history(session_id: str, query: dict) -> dict:
+    return call("get_history", "GET", "/v1/agents/sessions/{session_id}/history", session_id, query=query)
+
+
+def fill(session_id: str, count: int) -> None:
+    done = 0
+    while done < count:
+        batch = min(99, count - done)
+        append(session_id, {"messages": [{"content": f"message {done + i} " + "x" * 200} for i in range(batch)]})
+        done += batch
+
+
+def median_ms(action) -> float:
+    times = []
+    for _ in range(SAMPLES):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    with dynamodb_local() as endpoint:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        os.environ["TABLE_NAME"] = f"bench-{uuid.uuid4().hex[:6]}"
+        runtime.reset()
+        create_tables(boto3.client("dynamodb", endpoint_url=endpoint), {"SessionsTable": os.environ["TABLE_NAME"]})
+        calls: Counter[str] = Counter()
+        dynamodb().meta.events.register(
+            "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.split(".")[-1]])
+        )
+
+        sessions = {}
+        for size in SIZES:
+            sessions[size] = create()
+            fill(sessions[size], size)
+
+        def counted(action) -> dict[str, int]:
+            calls.clear()
+            action()
+            return dict(calls)
+
+        sid = sessions[10]
+        count = history(sid, {"order": "desc", "limit": "1"})["total_messages"]
+        rows_calls = [
+            ("append, If-Match", counted(lambda: append(sid, {"content": "hi"}, {"If-Match": f'"{count}"'}))),
+            ("append, no If-Match", counted(lambda: append(sid, {"content": "hi"}))),
+            ("history, newest first", counted(lambda: history(sid, {"order": "desc", "limit": "50"}))),
+            ("history, oldest first (whole)", counted(lambda: history(sid, {"limit": "50"}))),
+            (
+                "history, oldest first, offset",
+                counted(lambda: history(sessions[1_000], {"limit": "50", "offset": "500"})),
+            ),
+        ]
+        print("\nDynamoDB calls per operation")
+        print(f"{'operation':34} {'calls':>5}  detail")
+        for name, detail in rows_calls:
+            print(f"{name:34} {sum(detail.values()):>5}  {detail}")
+
+        print(f"\nLatency (median of {SAMPLES}, ms) by history length, and ratio to 10 messages")
+        print(
+            f"{'messages':>9} {'append':>9} {'ratio':>6} {'hist desc':>10} {'ratio':>6} {'hist offset':>12} {'ratio':>6}"
+        )
+        base = None
+        results = {}
+        for size in SIZES:
+            sid = sessions[size]
+            state = {"n": history(sid, {"order": "desc", "limit": "1"})["total_messages"]}
+
+            def one_append(sid=sid, state=state):
+                append(sid, {"content": "bench"}, {"If-Match": f'"{state["n"]}"'})
+                state["n"] += 1
+
+            a = median_ms(one_append)
+            h = median_ms(lambda sid=sid: history(sid, {"order": "desc", "limit": "50"}))
+            o = median_ms(lambda sid=sid, size=size: history(sid, {"limit": "50", "offset": str(size // 2)}))
+            base = base or (a, h, o)
+            results[size] = {"append_ms": a, "history_desc_ms": h, "history_offset_ms": o}
+            print(
+                f"{size:>9} {a:>9.2f} {a / base[0]:>6.2f} {h:>10.2f} {h / base[1]:>6.2f} {o:>12.2f} {o / base[2]:>6.2f}"
+            )
+        out = ROOT / "benchmarks" / "results.json"
+        existing = json.loads(out.read_text()) if out.exists() else {}
+        existing["messages"] = {"calls": dict(rows_calls), "latency": results}
+        out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
