@@ -121,9 +121,8 @@ def main() -> None:
             print(f"{name:34} {sum(detail.values()):>5}  {detail}")
 
         print(f"\nLatency (median of {SAMPLES}, ms) by history length, and ratio to 10 messages")
-        print(
-            f"{'messages':>9} {'append':>9} {'ratio':>6} {'hist desc':>10} {'ratio':>6} {'hist offset':>12} {'ratio':>6}"
-        )
+        header = ("messages", "append", "ratio", "hist desc", "ratio", "hist offset", "ratio")
+        print("{:>9} {:>9} {:>6} {:>10} {:>6} {:>12} {:>6}".format(*header))
         base = None
         results = {}
         for size in SIZES:
