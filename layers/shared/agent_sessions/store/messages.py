@@ -21,7 +21,7 @@ from agent_sessions.store import keys
 from agent_sessions.store.client import dynamodb
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
-from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord
+from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord, idempotency_put
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -161,17 +161,7 @@ class MessageStore:
                 }
             )
         if plan.idempotency is not None:
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": plan.idempotency.to_item(),
-                        "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
-                        "ExpressionAttributeValues": {":now": to_attr(plan.now_ms)},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-            )
+            actions.append(idempotency_put(self.table, plan.idempotency, plan.now_ms))
         try:
             with store_errors():
                 self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]

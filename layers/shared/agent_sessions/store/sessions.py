@@ -194,17 +194,7 @@ class SessionStore:
             actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(session, entry)}})
         actions.extend(self._counter_updates(session, session.lookups(), +1, include_namespace=True))
         if idempotency is not None:
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": idempotency.to_item(),
-                        "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
-                        "ExpressionAttributeValues": {":now": to_attr(now_ms)},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-            )
+            actions.append(idempotency_put(self.table, idempotency, now_ms))
         try:
             with store_errors():
                 self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
@@ -442,3 +432,16 @@ class SessionStore:
 
 def counter_key(listing_partition: str) -> Item:
     return {"PK": {"S": keys.counter_pk(listing_partition)}, "SK": {"S": keys.COUNTER_SK}}
+
+
+def idempotency_put(table: str, record: IdempotencyRecord, now_ms: int) -> dict[str, Any]:
+    """The transaction action that claims an idempotency key (or finds it taken and live)."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": record.to_item(),
+            "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
+            "ExpressionAttributeValues": {":now": to_attr(now_ms)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
