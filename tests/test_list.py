@@ -194,9 +194,7 @@ def test_cursor_tampering_and_reuse_elsewhere_are_400(api, population):
     cursor = body_of(api.call("list", body={"limit": 2}))["pagination"]["next_cursor"]
     payload, signature = cursor.split(".")
     flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
-    for bad in (flipped + "." + signature, cursor + "x", "garbage", ""):
-        if bad == "":
-            continue
+    for bad in (flipped + "." + signature, cursor + "x", "garbage"):
         response = api.call("list", body={"limit": 2, "cursor": bad})
         assert response["statusCode"] == 400, bad
         assert body_of(response)["error"]["code"] == "invalid_cursor"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -155,7 +157,14 @@ def test_stored_item_round_trips(
     assert session.stats.total_messages == counts[0]
 
 
-@given(st.text(max_size=20) | st.integers() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False))
-def test_metadata_text_is_stable(value):
-    assert metadata_text(value) == metadata_text(value)
-    assert isinstance(metadata_text(value), str)
+@given(st.integers() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False))
+def test_metadata_text_is_the_json_text_of_a_scalar(value):
+    """A number or boolean matches the query-string text a client would write for it."""
+    text = metadata_text(value)
+    assert json.loads(text) == value
+    assert metadata_text(text) == text  # and a string with that text matches it
+
+
+@given(st.text(max_size=20))
+def test_metadata_text_of_a_string_is_the_string(value):
+    assert metadata_text(value) == value

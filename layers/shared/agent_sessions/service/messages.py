@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from agent_sessions import clock
@@ -37,7 +38,7 @@ from agent_sessions.store.messages import (
     AppendRefused,
     MessageStore,
 )
-from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord
+from agent_sessions.store.sessions import IdempotencyKeyTaken
 from agent_sessions.tenancy import Tenant
 
 _SPACES = re.compile(r"\s+")
@@ -255,15 +256,8 @@ class MessageService:
         if idempotency_key is None:
             return plan_without_record
         result = self._result(plan_without_record, current)
-        record = IdempotencyRecord(
-            namespace_id=tenant.namespace_id,
-            key=idempotency_key,
-            operation="append_messages",
-            request_hash=body_hash,
-            response_body=result.model_dump_json(),
-            expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
-        )
-        return AppendPlan(**{**plan_without_record.__dict__, "idempotency": record})
+        record = self.sessions.idempotency_record(tenant, idempotency_key, "append_messages", body_hash, result, now)
+        return dataclasses.replace(plan_without_record, idempotency=record)
 
     @staticmethod
     def _result(plan: AppendPlan, known: SessionItem | None) -> AppendResult:

@@ -7,7 +7,7 @@ import random
 import time
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from agent_sessions import clock
@@ -117,14 +117,7 @@ class SessionService:
         record = None
         body_hash = request_hash("create_session", request.model_dump(mode="json", exclude_unset=True))
         if idempotency_key is not None:
-            record = IdempotencyRecord(
-                namespace_id=tenant.namespace_id,
-                key=idempotency_key,
-                operation="create_session",
-                request_hash=body_hash,
-                response_body=session.model_dump_json(),
-                expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
-            )
+            record = self.idempotency_record(tenant, idempotency_key, "create_session", body_hash, session, now)
         for attempt in range(MAX_ATTEMPTS):
             try:
                 self.store.create_session(item, record, now)
@@ -135,6 +128,19 @@ class SessionService:
                 backoff(attempt)
         raise ServiceUnavailableError(
             "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+    def idempotency_record(
+        self, tenant: Tenant, key: str, operation: str, body_hash: str, response: BaseModel, now: int
+    ) -> IdempotencyRecord:
+        """What a replay of this request returns, claimed in the same transaction as the write."""
+        return IdempotencyRecord(
+            namespace_id=tenant.namespace_id,
+            key=key,
+            operation=operation,
+            request_hash=body_hash,
+            response_body=response.model_dump_json(),
+            expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
         )
 
     def _expiry(

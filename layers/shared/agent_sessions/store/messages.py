@@ -10,21 +10,17 @@ nothing. The quotas are compared against attributes the session keeps ready for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from agent_sessions import clock
 from agent_sessions.models.items import MessageItem, SessionItem
-from agent_sessions.settings import Settings
 from agent_sessions.store import keys
-from agent_sessions.store.client import dynamodb
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
 from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord, idempotency_put
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from agent_sessions.store.table import TableStore
 
 # How the append treats the per-minute rate counter, decided before the call.
 RATE_NONE = "none"  # the session has no rate quota
@@ -69,16 +65,7 @@ class HistoryRead:
     last_key: Item | None
 
 
-class MessageStore:
-    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
-        self.settings = settings
-        self.table = settings.table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client or dynamodb()
-
+class MessageStore(TableStore):
     def append(self, plan: AppendPlan) -> None:
         """1 round trip."""
         session_pk = keys.session_pk(plan.namespace_id, plan.session_id)
@@ -171,7 +158,7 @@ class MessageStore:
             reasons = cancellation_reasons(error)
             codes = [reason.get("Code") for reason in reasons]
             if plan.idempotency is not None and len(codes) == len(actions) and codes[-1] == "ConditionalCheckFailed":
-                old = reasons[-1].get("Item") or self._get(
+                old = reasons[-1].get("Item") or self.get_raw(
                     keys.idempotency_pk(plan.namespace_id, plan.idempotency.key), keys.IDEMPOTENCY_SK
                 )
                 if old is not None:
@@ -179,7 +166,7 @@ class MessageStore:
                         IdempotencyRecord.from_item(plan.namespace_id, plan.idempotency.key, old)
                     ) from error
             if codes and codes[0] == "ConditionalCheckFailed":
-                old_item = reasons[0].get("Item") or self._get(session_pk, keys.SESSION_SK)
+                old_item = reasons[0].get("Item") or self.get_raw(session_pk, keys.SESSION_SK)
                 raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error
             if "ConditionalCheckFailed" in codes[1 : 1 + count]:
                 raise AppendRefused(None, seq_taken=True) from error
@@ -227,10 +214,3 @@ class MessageStore:
             elif item["SK"]["S"].startswith(keys.MESSAGE_SK_PREFIX):
                 messages.append(MessageItem.from_item(item))
         return HistoryRead(session=session, messages=messages, last_key=response.get("LastEvaluatedKey"))
-
-    def _get(self, pk: str, sk: str) -> Item | None:
-        with store_errors():
-            response = self.client.get_item(
-                TableName=self.table, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True
-            )
-        return response.get("Item")

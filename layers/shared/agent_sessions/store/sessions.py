@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from agent_sessions import clock
 from agent_sessions.models.items import LookupEntry, SessionItem
-from agent_sessions.settings import Settings
 from agent_sessions.store import keys
-from agent_sessions.store.client import dynamodb
 from agent_sessions.store.codec import Item, from_item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from agent_sessions.store.table import TableStore
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
@@ -83,38 +79,13 @@ class IndexPage:
     last_key: Item | None
 
 
-class SessionStore:
-    def __init__(self, settings: Settings, client: DynamoDBClient | None = None) -> None:
-        self.settings = settings
-        self.table = settings.table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client or dynamodb()
-
+class SessionStore(TableStore):
     # --- reads -------------------------------------------------------------------------------
 
     def get_session(self, namespace_id: str, session_id: str) -> SessionItem | None:
         """1 round trip (strongly consistent: a write is visible to the next read)."""
-        with store_errors():
-            response = self.client.get_item(
-                TableName=self.table,
-                Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
+        item = self.get_raw(keys.session_pk(namespace_id, session_id), keys.SESSION_SK)
         return SessionItem.from_item(item) if item else None
-
-    def get_idempotency(self, namespace_id: str, key: str) -> IdempotencyRecord | None:
-        with store_errors():
-            response = self.client.get_item(
-                TableName=self.table,
-                Key={"PK": {"S": keys.idempotency_pk(namespace_id, key)}, "SK": {"S": keys.IDEMPOTENCY_SK}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
-        return IdempotencyRecord.from_item(namespace_id, key, item) if item else None
 
     def query_index(
         self,
@@ -205,7 +176,9 @@ class SessionStore:
             if idempotency is not None and len(reasons) == len(actions):
                 last = reasons[-1]
                 if last.get("Code") == "ConditionalCheckFailed":
-                    old = last.get("Item") or self._raw_idempotency(idempotency.namespace_id, idempotency.key)
+                    old = last.get("Item") or self.get_raw(
+                        keys.idempotency_pk(idempotency.namespace_id, idempotency.key), keys.IDEMPOTENCY_SK
+                    )
                     if old is None:
                         raise TransactionConflict() from error
                     raise IdempotencyKeyTaken(
@@ -368,15 +341,6 @@ class SessionStore:
                 with store_errors():
                     response = self.client.batch_write_item(RequestItems=pending)
                 pending = dict(response.get("UnprocessedItems") or {})
-
-    def _raw_idempotency(self, namespace_id: str, key: str) -> Item | None:
-        with store_errors():
-            response = self.client.get_item(
-                TableName=self.table,
-                Key={"PK": {"S": keys.idempotency_pk(namespace_id, key)}, "SK": {"S": keys.IDEMPOTENCY_SK}},
-                ConsistentRead=True,
-            )
-        return response.get("Item")
 
     def _lookup_key(self, session: SessionItem, entry: LookupEntry) -> Item:
         return {
