@@ -29,6 +29,7 @@ from agent_sessions.models.responses import AppendResult, HistoryPage
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
+from agent_sessions.store.idempotency import IdempotencyKeyTaken
 from agent_sessions.store.messages import (
     RATE_NEW_WINDOW,
     RATE_NONE,
@@ -38,7 +39,6 @@ from agent_sessions.store.messages import (
     AppendRefused,
     MessageStore,
 )
-from agent_sessions.store.sessions import IdempotencyKeyTaken
 from agent_sessions.tenancy import Tenant
 
 _SPACES = re.compile(r"\s+")

@@ -27,9 +27,8 @@ from agent_sessions.models.responses import PurgedSession, Session, SessionPage,
 from agent_sessions.service.listing import SessionLister
 from agent_sessions.service.merge_patch import merge_patch
 from agent_sessions.settings import Settings
+from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.store.sessions import (
-    IdempotencyKeyTaken,
-    IdempotencyRecord,
     SessionStore,
     StaleVersion,
     TransactionConflict,

@@ -19,7 +19,7 @@ from agent_sessions.models.items import MessageItem, SessionItem
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
-from agent_sessions.store.sessions import IdempotencyKeyTaken, IdempotencyRecord, idempotency_put
+from agent_sessions.store.idempotency import IdempotencyRecord, idempotency_put, raise_if_key_taken
 from agent_sessions.store.table import TableStore
 
 # How the append treats the per-minute rate counter, decided before the call.
@@ -157,14 +157,8 @@ class MessageStore(TableStore):
                 raise
             reasons = cancellation_reasons(error)
             codes = [reason.get("Code") for reason in reasons]
-            if plan.idempotency is not None and len(codes) == len(actions) and codes[-1] == "ConditionalCheckFailed":
-                old = reasons[-1].get("Item") or self.get_raw(
-                    keys.idempotency_pk(plan.namespace_id, plan.idempotency.key), keys.IDEMPOTENCY_SK
-                )
-                if old is not None:
-                    raise IdempotencyKeyTaken(
-                        IdempotencyRecord.from_item(plan.namespace_id, plan.idempotency.key, old)
-                    ) from error
+            if plan.idempotency is not None:
+                raise_if_key_taken(self, reasons, len(actions), plan.idempotency, error)
             if codes and codes[0] == "ConditionalCheckFailed":
                 old_item = reasons[0].get("Item") or self.get_raw(session_pk, keys.SESSION_SK)
                 raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error

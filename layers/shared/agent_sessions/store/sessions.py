@@ -15,54 +15,13 @@ from botocore.exceptions import ClientError
 from agent_sessions import clock
 from agent_sessions.models.items import LookupEntry, SessionItem
 from agent_sessions.store import keys
-from agent_sessions.store.codec import Item, from_item, to_attr
+from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
+from agent_sessions.store.idempotency import IdempotencyRecord, idempotency_put, raise_if_key_taken
 from agent_sessions.store.table import TableStore
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
-
-
-@dataclass
-class IdempotencyRecord:
-    namespace_id: str
-    key: str
-    operation: str
-    request_hash: str
-    response_body: str
-    expires_ms: int
-
-    def to_item(self) -> Item:
-        return {
-            "PK": {"S": keys.idempotency_pk(self.namespace_id, self.key)},
-            "SK": {"S": keys.IDEMPOTENCY_SK},
-            "kind": {"S": "idempotency"},
-            "operation": {"S": self.operation},
-            "request_hash": {"S": self.request_hash},
-            "response_body": {"S": self.response_body},
-            "expires_ms": to_attr(self.expires_ms),
-            "ttl": to_attr(-(-self.expires_ms // 1000)),
-        }
-
-    @classmethod
-    def from_item(cls, namespace_id: str, key: str, item: Item) -> IdempotencyRecord:
-        values = from_item(item)
-        return cls(
-            namespace_id=namespace_id,
-            key=key,
-            operation=values["operation"],
-            request_hash=values["request_hash"],
-            response_body=values["response_body"],
-            expires_ms=values["expires_ms"],
-        )
-
-
-class IdempotencyKeyTaken(Exception):
-    """The idempotency key already has a live record: replay it or refuse."""
-
-    def __init__(self, record: IdempotencyRecord) -> None:
-        super().__init__(record.key)
-        self.record = record
 
 
 class TransactionConflict(Exception):
@@ -173,18 +132,11 @@ class SessionStore(TableStore):
             if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = cancellation_reasons(error)
-            if idempotency is not None and len(reasons) == len(actions):
-                last = reasons[-1]
-                if last.get("Code") == "ConditionalCheckFailed":
-                    old = last.get("Item") or self.get_raw(
-                        keys.idempotency_pk(idempotency.namespace_id, idempotency.key), keys.IDEMPOTENCY_SK
-                    )
-                    if old is None:
-                        raise TransactionConflict() from error
-                    raise IdempotencyKeyTaken(
-                        IdempotencyRecord.from_item(idempotency.namespace_id, idempotency.key, old)
-                    ) from error
-            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+            if idempotency is not None:
+                raise_if_key_taken(self, reasons, len(actions), idempotency, error)
+            codes = [reason.get("Code") for reason in reasons]
+            # A claim that failed on a record gone by the time it was read: retry the claim.
+            if "TransactionConflict" in codes or (idempotency is not None and codes[-1:] == ["ConditionalCheckFailed"]):
                 raise TransactionConflict() from error
             raise
 
@@ -396,16 +348,3 @@ class SessionStore(TableStore):
 
 def counter_key(listing_partition: str) -> Item:
     return {"PK": {"S": keys.counter_pk(listing_partition)}, "SK": {"S": keys.COUNTER_SK}}
-
-
-def idempotency_put(table: str, record: IdempotencyRecord, now_ms: int) -> dict[str, Any]:
-    """The transaction action that claims an idempotency key (or finds it taken and live)."""
-    return {
-        "Put": {
-            "TableName": table,
-            "Item": record.to_item(),
-            "ConditionExpression": "attribute_not_exists(PK) OR expires_ms < :now",
-            "ExpressionAttributeValues": {":now": to_attr(now_ms)},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
