@@ -61,6 +61,10 @@ test-fast: $(VENV)/.installed ## the moto tier only
 bench: $(VENV)/.installed node_modules/.installed ## benchmarks (DynamoDB calls and latency by history length); prints tables
 	$(PY) benchmarks/bench_messages.py
 
+.PHONY: admin
+admin: $(VENV)/.installed ## identities admin against AWS or $$AWS_ENDPOINT_URL_DYNAMODB: make admin ARGS="create-org --name acme"
+	PYTHONPATH=layers/shared $(PY) -m agent_sessions.admin $(ARGS)
+
 .PHONY: format
 format: $(VENV)/.installed ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format .

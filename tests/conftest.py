@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": "agent-sessions-test",
+        "IDENTITIES_TABLE_NAME": "agent-sessions-identities-test",
         "POWERTOOLS_SERVICE_NAME": "agent-sessions",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_NAMESPACE": "AgentSessions",
@@ -28,6 +30,8 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 from agent_sessions import clock, runtime
 from agent_sessions.store.client import dynamodb
 from support import TENANT, LambdaContext, api_event, create_tables, load_function
+
+TABLE_NAMES = {"SessionsTable": os.environ["TABLE_NAME"], "IdentitiesTable": os.environ["IDENTITIES_TABLE_NAME"]}
 
 ROUTES = {
     "create": ("create_session", "POST", "/v1/agents/sessions"),
@@ -104,7 +108,7 @@ def table() -> Iterator[Any]:
     with mock_aws():
         runtime.reset()
         client = dynamodb()
-        create_tables(client, {"SessionsTable": os.environ["TABLE_NAME"]})
+        create_tables(client, TABLE_NAMES)
         yield client
         runtime.reset()
 
@@ -136,3 +140,90 @@ def scan_all(client: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class SessionsTableCalls:
+    """DynamoDB requests that touch the sessions table (the identities table's are not counted)."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def __call__(self, event_name: str, params: Any = None, **_: Any) -> None:
+        import json
+
+        if os.environ["TABLE_NAME"] in json.dumps(params, default=str):
+            self.operations.append(event_name.rsplit(".", 1)[-1])
+
+
+@pytest.fixture
+def sessions_table_calls(table: Any) -> Iterator[SessionsTableCalls]:
+    counter = SessionsTableCalls()
+    table.meta.events.register("before-call.dynamodb", counter)
+    yield counter
+    table.meta.events.unregister("before-call.dynamodb", counter)
+
+
+@pytest.fixture(scope="session")
+def local_functions() -> Any:
+    """The template's functions, imported once for the whole run (as warm Lambdas)."""
+    from local_runtime.lambdas import Functions
+    from local_runtime.template import read_stack
+
+    stack = read_stack(table_names=TABLE_NAMES, parameters={"LogLevel": "WARNING"})
+    return Functions(stack)
+
+
+@pytest.fixture
+def gateway(table: Any, local_functions: Any) -> Any:
+    """The local runtime's API Gateway in front of the template's functions, in-process, with
+    an empty authorizer cache."""
+    from local_runtime.apigateway import Gateway
+
+    runtime.reset()
+    return Gateway(local_functions.stack, local_functions.invoke)
+
+
+@dataclass
+class Tenants:
+    store: Any  # IdentityStore
+    org_a: str
+    org_b: str
+    a_prod: str  # namespace ids
+    a_staging: str
+    b_prod: str
+    a_full: str  # keys
+    a_read: str
+    a_staging_only: str
+    a_revoked: str
+    b_full: str
+
+
+@pytest.fixture
+def tenants(table: Any) -> Tenants:
+    """Two organizations (acme: prod and staging; globex: prod) and keys of every kind."""
+    from agent_sessions.identity.api_keys import READ_SCOPE, WRITE_SCOPE
+    from agent_sessions.identity.store import IdentityStore
+    from agent_sessions.settings import get_settings
+
+    store = IdentityStore(get_settings())
+    org_a = store.create_organization("acme").internal_id
+    org_b = store.create_organization("globex").internal_id
+    a_prod = store.create_namespace(org_a, "prod").namespace_id
+    a_staging = store.create_namespace(org_a, "staging").namespace_id
+    b_prod = store.create_namespace(org_b, "prod").namespace_id
+    both = [READ_SCOPE, WRITE_SCOPE]
+    revoked = store.create_key(org_a, namespaces=None, scopes=both)
+    store.revoke_key(org_a, revoked.record.key_id)
+    return Tenants(
+        store=store,
+        org_a=org_a,
+        org_b=org_b,
+        a_prod=a_prod,
+        a_staging=a_staging,
+        b_prod=b_prod,
+        a_full=store.create_key(org_a, namespaces=None, scopes=both).key,
+        a_read=store.create_key(org_a, namespaces=None, scopes=[READ_SCOPE]).key,
+        a_staging_only=store.create_key(org_a, namespaces=["staging"], scopes=both).key,
+        a_revoked=revoked.key,
+        b_full=store.create_key(org_b, namespaces=None, scopes=both).key,
+    )

@@ -12,14 +12,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
+from local_runtime.template import ROOT, TEMPLATE, create_tables, load_template, table_definitions
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
+__all__ = ["TEMPLATE", "create_tables", "load_template", "table_definitions"]
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 
@@ -35,68 +33,6 @@ OTHER_TENANT = {
     "key_id": "key_other",
     "scopes": "sessions:read sessions:write",
 }
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short tags (!Ref, !Sub, !GetAtt …) as their long form."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
-
-
-def table_definitions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """`create_table` arguments of every DynamoDB table in the template, by logical id."""
-    template = template or load_template()
-    tables = {}
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::DynamoDB::Table":
-            continue
-        props = resource["Properties"]
-        definition: dict[str, Any] = {
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if props.get("GlobalSecondaryIndexes"):
-            definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        if props.get("StreamSpecification"):
-            definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        definition["_ttl"] = props.get("TimeToLiveSpecification")
-        tables[logical_id] = definition
-    return tables
-
-
-def create_tables(client: Any, names: dict[str, str]) -> None:
-    """Create the template's tables under the given names ({logical id: table name})."""
-    for logical_id, definition in table_definitions().items():
-        if logical_id not in names:
-            continue
-        definition = dict(definition)
-        ttl = definition.pop("_ttl")
-        client.create_table(TableName=names[logical_id], **definition)
-        client.get_waiter("table_exists").wait(TableName=names[logical_id])
-        if ttl:
-            client.update_time_to_live(
-                TableName=names[logical_id],
-                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
-            )
 
 
 _loaded: dict[str, ModuleType] = {}

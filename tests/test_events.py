@@ -34,8 +34,28 @@ EXPECTED = {
 }
 
 
+AUTHORIZER_EVENTS = {"authorizer"}
+EXAMPLE_KEY = "sk_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0"
+
+
 def test_every_event_file_is_covered():
-    assert {path.stem for path in EVENTS.glob("*.json")} == set(EXPECTED)
+    assert {path.stem for path in EVENTS.glob("*.json")} == set(EXPECTED) | AUTHORIZER_EVENTS
+
+
+def test_authorizer_event(table):
+    from agent_sessions.identity.store import IdentityStore
+    from agent_sessions.settings import get_settings
+
+    store = IdentityStore(get_settings())
+    org = store.create_organization("example").internal_id
+    namespace = store.create_namespace(org, "prod").namespace_id
+    store.create_key(org, namespaces=None, scopes=["sessions:read"], secret=EXAMPLE_KEY)
+    event = json.loads((EVENTS / "authorizer.json").read_text())
+    result = load_function("authorizer").lambda_handler(event, LambdaContext("authorizer"))
+    assert result["context"]["namespace_id"] == namespace
+    assert result["context"]["scopes"] == "sessions:read"
+    allowed = [s for s in result["policyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert any(r.endswith("/GET/v1/agents/sessions/*") for s in allowed for r in s["Resource"])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

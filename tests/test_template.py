@@ -64,3 +64,68 @@ def test_each_function_gets_only_the_dynamodb_actions_it_uses():
         granted = {action for statement in statements for action in statement["Action"]}
         assert granted == actions
         assert all("*" not in action for action in granted)
+
+
+def _policy_resources(resource: dict) -> list[str]:
+    return [
+        str(statement["Resource"])
+        for policy in resource["Properties"].get("Policies", [])
+        for statement in policy["Statement"]
+    ]
+
+
+def test_only_the_authorizer_reads_the_identities_table():
+    resources = load_template()["Resources"]
+    readers = {
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and any("IdentitiesTable" in text for text in _policy_resources(resource))
+    }
+    assert readers == {"AuthorizerFunction"}
+    statements = resources["AuthorizerFunction"]["Properties"]["Policies"][0]["Statement"]
+    assert [statement["Action"] for statement in statements] == [["dynamodb:GetItem"]]
+
+
+def test_every_route_is_behind_the_authorizer_with_both_identity_sources():
+    api = load_template()["Resources"]["SessionsApi"]["Properties"]
+    authorizer = api["Auth"]["Authorizers"][api["Auth"]["DefaultAuthorizer"]]
+    assert authorizer["FunctionPayloadType"] == "REQUEST"
+    assert authorizer["Identity"]["Headers"] == ["Authorization", "X-Namespace"]
+    for function in load_template()["Resources"].values():
+        for event in (function.get("Properties") or {}).get("Events", {}).values():
+            if event["Type"] == "Api":
+                assert "Auth" not in event["Properties"], "no route opts out of the authorizer"
+
+
+def test_route_scopes_cover_exactly_the_templates_routes():
+    from agent_sessions.scopes import ROUTE_SCOPES
+
+    declared = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for resource in load_template()["Resources"].values()
+        for event in (resource.get("Properties") or {}).get("Events", {}).values()
+        if event["Type"] == "Api"
+    }
+    assert {(route.method, route.resource) for route in ROUTE_SCOPES} == declared
+
+
+def test_gateway_responses_use_the_error_envelope():
+    import json
+
+    responses = load_template()["Resources"]["SessionsApi"]["Properties"]["GatewayResponses"]
+    for response_type in (
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "REQUEST_TOO_LARGE",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ):
+        template = responses[response_type]["ResponseTemplates"]["application/json"]
+        rendered = template.replace("$context.error.messageString", '"message"').replace("$context.", "")
+        envelope = json.loads(rendered)
+        assert envelope["success"] is False
+        assert set(envelope["error"]) == {"type", "message", "code", "details"}
+        if "StatusCode" in responses[response_type]:
+            assert envelope["status"] == responses[response_type]["StatusCode"]

@@ -13,7 +13,6 @@ import types
 import typing
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,18 +21,21 @@ from pydantic import BaseModel
 from agent_sessions.errors import (
     AppError,
     BadRequestError,
+    ForbiddenError,
     InternalError,
     NotFoundError,
     PreconditionFailedError,
     validation_failure,
 )
+from agent_sessions.log import logger
+from agent_sessions.scopes import required_scope
 from agent_sessions.tenancy import Tenant, tenant_from_authorizer
 
 JSON = "application/json"
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-logger = Logger(service="agent-sessions")
+__all__ = ["logger"]
 
 
 def json_response(model: BaseModel, *, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -170,6 +172,7 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaCo
     else:
         try:
             caller = tenant_from_authorizer(request_context.get("authorizer"))
+            _check_scope(caller, str(event.get("httpMethod") or ""), str(event.get("resource") or ""))
         except AppError as error:
             response = _envelope_dict(error)
         else:
@@ -181,6 +184,14 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaCo
     else:
         response.setdefault("headers", {})["X-Request-Id"] = request_id
     return response
+
+
+def _check_scope(caller: Tenant, method: str, resource: str) -> None:
+    """The authorizer's policy already refused a route the key has no scope for; checking again
+    here keeps a handler safe under any caller that hands it a context (tests, local tools)."""
+    scope = required_scope(method, resource)
+    if scope is not None and scope not in caller.scopes:
+        raise ForbiddenError(f"This key's scopes do not allow this route (needs {scope})", code="missing_scope")
 
 
 def _envelope_dict(error: AppError) -> dict[str, Any]:

@@ -12,6 +12,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: str = Field(default="agent-sessions", min_length=3, max_length=255)
+    # Organizations, namespaces and API keys: read by the authorizer, written by the admin command.
+    identities_table_name: str = Field(default="agent-sessions-identities", min_length=3, max_length=255)
     idle_after_seconds: int = Field(default=1800, ge=1)
     default_ttl_seconds: int = Field(default=30 * 86400, ge=1)
     max_ttl_seconds: int = Field(default=365 * 86400, ge=1)

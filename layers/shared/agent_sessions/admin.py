@@ -1,0 +1,140 @@
+"""The admin command: organizations, namespaces and API keys in the identities table.
+
+    python -m agent_sessions.admin create-org --name acme
+    python -m agent_sessions.admin create-namespace --org int_… --name production
+    python -m agent_sessions.admin create-key --org int_… --namespace production --scope sessions:read
+    python -m agent_sessions.admin list-keys --org int_…
+    python -m agent_sessions.admin revoke-key --org int_… --key-id key_…
+
+The table is `--table`, else IDENTITIES_TABLE_NAME (the stack's IdentitiesTableName output).
+It talks to AWS with the usual credentials, or to any DynamoDB endpoint named by
+AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local, moto). A new key is printed once and never stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from agent_sessions.errors import AppError
+from agent_sessions.identity.api_keys import READ_SCOPE, SCOPES, WRITE_SCOPE
+from agent_sessions.identity.store import IdentityStore
+from agent_sessions.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m agent_sessions.admin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", help="identities table (default: $IDENTITIES_TABLE_NAME)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    org = commands.add_parser("create-org", help="create an organization")
+    org.add_argument("--name", required=True)
+
+    namespace = commands.add_parser("create-namespace", help="create a namespace (unique name per organization)")
+    namespace.add_argument("--org", required=True, help="organization id (int_…)")
+    namespace.add_argument("--name", required=True)
+
+    namespaces = commands.add_parser("list-namespaces", help="list an organization's namespaces")
+    namespaces.add_argument("--org", required=True)
+
+    key = commands.add_parser("create-key", help="issue an API key (printed once)")
+    key.add_argument("--org", required=True)
+    key.add_argument(
+        "--namespace",
+        action="append",
+        help="namespace id or name the key may use (repeat; default: every namespace)",
+    )
+    key.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help=f"repeat; default: {READ_SCOPE} and {WRITE_SCOPE}",
+    )
+    key.add_argument("--name", default="", help="a label to recognise the key by")
+
+    keys = commands.add_parser("list-keys", help="list an organization's keys (prefixes only)")
+    keys.add_argument("--org", required=True)
+
+    revoke = commands.add_parser(
+        "revoke-key", help="revoke a key (API Gateway may serve a cached allow for up to 5 min)"
+    )
+    revoke.add_argument("--org", required=True)
+    revoke.add_argument("--key-id", required=True)
+    return parser
+
+
+def run(argv: Sequence[str], store: IdentityStore | None = None) -> dict[str, Any]:
+    """Execute one command; returns what it prints (as data)."""
+    args = _parser().parse_args(argv)
+    if store is None:
+        settings = Settings.from_environ()
+        if args.table:
+            settings = settings.model_copy(update={"identities_table_name": args.table})
+        store = IdentityStore(settings)
+    match args.command:
+        case "create-org":
+            return store.create_organization(args.name).model_dump()
+        case "create-namespace":
+            return store.create_namespace(args.org, args.name).model_dump()
+        case "list-namespaces":
+            return {"namespaces": [n.model_dump() for n in store.list_namespaces(args.org)]}
+        case "create-key":
+            issued = store.create_key(
+                args.org, namespaces=args.namespace, scopes=args.scope or list(SCOPES), name=args.name
+            )
+            return {"key": issued.key, **_shown(issued.record.model_dump())}
+        case "list-keys":
+            return {"keys": [_shown(k.model_dump()) for k in store.list_keys(args.org)]}
+        case "revoke-key":
+            return _shown(store.revoke_key(args.org, args.key_id).model_dump())
+    raise AssertionError(args.command)  # argparse refuses unknown commands
+
+
+def _shown(record: dict[str, Any]) -> dict[str, Any]:
+    record.pop("digest", None)
+    return record
+
+
+def _text(result: dict[str, Any]) -> str:
+    lines = []
+    if "key" in result:
+        lines.append(f"API key (shown once; store it now): {result['key']}")
+        lines.append("")
+    for name, value in result.items():
+        if name == "key":
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            for row in value:
+                lines.append("  ".join(f"{k}={_plain(v)}" for k, v in row.items()))
+        else:
+            lines.append(f"{name}: {_plain(value)}")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        result = run(args)
+    except AppError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if _parser().parse_args(args).json else _text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
