@@ -61,6 +61,19 @@ test-fast: $(VENV)/.installed ## the moto tier only
 bench: $(VENV)/.installed node_modules/.installed ## benchmarks (DynamoDB calls and latency by history length); prints tables
 	$(PY) benchmarks/bench_messages.py
 
+.PHONY: run
+run: $(VENV)/.installed node_modules/.installed ## the whole API on http://127.0.0.1:3000 (DynamoDB Local, data in .local/)
+	$(PY) -m local_runtime
+
+.PHONY: admin-local
+admin-local: $(VENV)/.installed ## identities admin against the running `make run`: make admin-local ARGS="list-keys --org int_local"
+	@test -f .local/env || { echo "start 'make run' first"; exit 1; }
+	. .local/env && PYTHONPATH=layers/shared AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local $(PY) -m agent_sessions.admin $(ARGS)
+
+.PHONY: openapi
+openapi: $(VENV)/.installed ## regenerate the committed OpenAPI document (docs/openapi.json)
+	$(PY) -m local_runtime.openapi --write
+
 .PHONY: admin
 admin: $(VENV)/.installed ## identities admin against AWS or $$AWS_ENDPOINT_URL_DYNAMODB: make admin ARGS="create-org --name acme"
 	PYTHONPATH=layers/shared $(PY) -m agent_sessions.admin $(ARGS)

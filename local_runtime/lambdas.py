@@ -99,6 +99,14 @@ class Functions:
                 self._idle[name].append(environment)
                 self._available.notify()
 
+    def module(self, name: str) -> ModuleType:
+        """A loaded module of the function (an idle environment's, or a new one)."""
+        environment = self._acquire(self.stack.functions[name])
+        with self._available:
+            self._idle[name].append(environment)
+            self._available.notify()
+        return environment.module
+
     def invoke_payload(self, name: str, payload: bytes) -> tuple[bytes, str | None]:
         """The Invoke API's view: JSON in, JSON out; a raised error becomes Lambda's error
         payload and its `X-Amz-Function-Error: Unhandled`."""

