@@ -151,7 +151,7 @@ def test_stored_item_round_trips(
         expires_ms=created + 1000,
         terminated_ms=created if terminated else None,
     )
-    assert SessionItem.from_item(item.to_item(604800)) == item
+    assert SessionItem.from_item(item.to_item(604800, 1800)) == item
     session = item.to_session(created, 1800)
     assert session.metadata == metadata
     assert session.stats.total_messages == counts[0]

@@ -27,4 +27,4 @@ def append_messages(session_id: str, request: Annotated[AppendMessagesRequest, B
 
 @http.logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.handle(app, event, context)
+    return http.handle(app, event, context, direct=("POST", "/v1/agents/sessions/{session_id}/messages"))

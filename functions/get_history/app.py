@@ -32,4 +32,4 @@ def get_history(
 
 @http.logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.handle(app, event, context)
+    return http.handle(app, event, context, direct=("GET", "/v1/agents/sessions/{session_id}/history"))

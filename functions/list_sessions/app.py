@@ -114,4 +114,4 @@ def list_sessions(
 
 @http.logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.handle(app, event, context)
+    return http.handle(app, event, context, direct=("POST", "/v1/agents/sessions/list"))

@@ -25,4 +25,4 @@ def terminate_session(
 
 @http.logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.handle(app, event, context)
+    return http.handle(app, event, context, direct=("DELETE", "/v1/agents/sessions/{session_id}"))

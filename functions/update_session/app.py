@@ -22,4 +22,4 @@ def update_session(session_id: str, patch: Annotated[UpdateSessionRequest, Body(
 
 @http.logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return http.handle(app, event, context)
+    return http.handle(app, event, context, direct=("PATCH", "/v1/agents/sessions/{session_id}"))

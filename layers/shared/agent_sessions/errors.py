@@ -163,3 +163,25 @@ def _default_message(error_type: str) -> str:
         "json_invalid": "Invalid JSON",
         "extra_forbidden": "Extra inputs are not permitted",
     }.get(error_type, error_type.replace("_", " ").capitalize())
+
+
+def error_from_envelope(envelope: Any) -> AppError:
+    """The error an envelope describes, as its own class (`type` names it), for callers that
+    raise rather than answer (direct invocation)."""
+    error = envelope.get("error") if isinstance(envelope, dict) else None
+    if not isinstance(error, dict):
+        return InternalError("The operation failed without an error envelope")
+    classes = {cls.__name__: cls for cls in _subclasses(AppError)}
+    cls = classes.get(str(error.get("type")), AppError)
+    raised = cls(str(error.get("message", "")), code=error.get("code"), details=error.get("details") or {})
+    if cls is AppError and isinstance(envelope.get("status"), int):
+        raised.status = envelope["status"]
+    return raised
+
+
+def _subclasses(cls: type[AppError]) -> list[type[AppError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found

@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from agent_sessions.errors import (
     AppError,
@@ -25,8 +26,12 @@ from agent_sessions.errors import (
     InternalError,
     NotFoundError,
     PreconditionFailedError,
+    ValidationError,
+    error_from_envelope,
     validation_failure,
 )
+from agent_sessions.identity.api_keys import SCOPES
+from agent_sessions.ids import NAMESPACE_ID_PATTERN
 from agent_sessions.log import logger
 from agent_sessions.scopes import required_scope
 from agent_sessions.tenancy import Tenant, tenant_from_authorizer
@@ -161,8 +166,17 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """The Lambda entry every function shares."""
+def handle(
+    app: APIGatewayRestResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    direct: tuple[str, str] | None = None,
+) -> Any:
+    """The Lambda entry every function shares. `direct` is the route a direct invocation
+    (DESIGN §6: `{"namespace_id", ...}` from another AWS service) stands for."""
+    if direct is not None and is_direct_invocation(event):
+        return invoke_direct(app, event, context, direct)
     request_context = event.get("requestContext") or {}
     request_id = str(request_context.get("requestId") or getattr(context, "aws_request_id", "") or "")
     logger.append_keys(request_id=request_id)
@@ -217,3 +231,87 @@ def _envelope_dict(error: AppError) -> dict[str, Any]:
         "body": json.dumps(error.envelope()),
         "isBase64Encoded": False,
     }
+
+
+# --- direct invocation (no API Gateway) -------------------------------------------------------
+
+DIRECT_KEY_ID = "direct-invocation"
+
+
+class DirectInvocation(BaseModel):
+    """What another AWS service sends instead of an API Gateway event. IAM decides who may
+    invoke; the payload names the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace_id: str = Field(pattern=NAMESPACE_ID_PATTERN.pattern)
+    internal_id: str = Field(default="int_direct", pattern=r"^int_[A-Za-z0-9_-]{1,64}$")
+    session_id: str | None = Field(default=None, min_length=1, max_length=200)
+    body: Any = None
+    query: dict[str, str | int | bool | list[str]] | None = None
+    headers: dict[str, str] | None = None  # Idempotency-Key, If-Match
+
+
+def is_direct_invocation(event: Any) -> bool:
+    return isinstance(event, dict) and "namespace_id" in event and "httpMethod" not in event
+
+
+def invoke_direct(
+    app: APIGatewayRestResolver, payload: dict[str, Any], context: LambdaContext, route: tuple[str, str]
+) -> Any:
+    """Run the route as HTTP would (same models, same service) and return its JSON body; a
+    failure is raised as the error whose class name is the envelope's `type`."""
+    try:
+        request = DirectInvocation.model_validate(payload)
+    except PydanticValidationError as error:
+        raise validation_failure(error.errors(include_url=False), prefix=["payload"]) from None
+    method, resource = route
+    if "{session_id}" in resource and request.session_id is None:
+        raise ValidationError(
+            "session_id is required",
+            code="validation_error",
+            details={"errors": [{"loc": ["payload", "session_id"], "msg": "Field required", "type": "missing"}]},
+        )
+    path = resource.replace("{session_id}", request.session_id or "")
+    headers = {"Content-Type": JSON, **(request.headers or {})}
+    multi_query = (
+        {k: [str(x) for x in v] if isinstance(v, list) else [_query_text(v)] for k, v in request.query.items()}
+        if request.query
+        else None
+    )
+    request_id = str(getattr(context, "aws_request_id", "") or "direct")
+    event = {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} if multi_query else None,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": {"session_id": request.session_id} if "{session_id}" in resource else None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id,
+            "stage": "direct",
+            "httpMethod": method,
+            "path": path,
+            "resourcePath": resource,
+            "authorizer": {
+                "internal_id": request.internal_id,
+                "namespace_id": request.namespace_id,
+                "key_id": DIRECT_KEY_ID,
+                "scopes": " ".join(SCOPES),
+            },
+        },
+        "body": json.dumps(request.body) if request.body is not None else None,
+        "isBase64Encoded": False,
+    }
+    response = handle(app, event, context)
+    result = json.loads(response.get("body") or "null")
+    if int(response["statusCode"]) >= 400:
+        raise error_from_envelope(result)
+    return result
+
+
+def _query_text(value: str | int | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from agent_sessions.service.changes import SessionChanges
+from agent_sessions.service.expiry import ExpiryJob
 from agent_sessions.service.messages import MessageService
 from agent_sessions.service.sessions import SessionService
 from agent_sessions.settings import get_settings
@@ -19,11 +21,15 @@ def session_service() -> SessionService:
 
 def reset() -> None:
     """Forget cached settings, clients and services (tests that change the environment)."""
+    from agent_sessions.publisher import events_client
     from agent_sessions.settings import get_settings as settings_cache
     from agent_sessions.store.client import reset as reset_client
 
     session_service.cache_clear()
     message_service.cache_clear()
+    expiry_job.cache_clear()
+    session_changes.cache_clear()
+    events_client.cache_clear()
     settings_cache.cache_clear()
     reset_client()
 
@@ -32,3 +38,13 @@ def reset() -> None:
 def message_service() -> MessageService:
     settings = get_settings()
     return MessageService(session_service(), MessageStore(settings), settings)
+
+
+@lru_cache(maxsize=1)
+def expiry_job() -> ExpiryJob:
+    return ExpiryJob(session_service().store, get_settings())
+
+
+@lru_cache(maxsize=1)
+def session_changes() -> SessionChanges:
+    return SessionChanges(session_service().store, get_settings())

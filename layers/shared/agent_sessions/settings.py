@@ -25,6 +25,10 @@ class Settings(BaseModel):
     # Bound on how many matches a list may sort in memory (filters no index orders).
     list_sort_bound: int = Field(default=1000, ge=1)
     max_list_offset: int = Field(default=10_000, ge=0)
+    # Where state changes are published (EventBridge); empty: not published.
+    event_bus_name: str = Field(default="", max_length=256)
+    # The expiry job stops this long before its timeout and resumes on its next run.
+    expiry_safety_ms: int = Field(default=5_000, ge=0)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

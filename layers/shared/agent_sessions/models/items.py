@@ -73,6 +73,14 @@ class SessionItem(BaseModel):
             return self.expires_ms
         return min(self.expires_ms, self.terminated_ms + terminated_retention_seconds * 1000)
 
+    def next_due_ms(self, idle_after_seconds: int, terminated_retention_seconds: int) -> int:
+        """The next lifecycle deadline the expiry job acts on: going idle (an active session
+        whose idle time comes before it disappears), else disappearing."""
+        visible_until = self.visible_until_ms(terminated_retention_seconds)
+        if self.status == "active":
+            return min(self.last_activity_ms + idle_after_seconds * 1000, visible_until)
+        return visible_until
+
     def effective_status(self, now_ms: int, idle_after_seconds: int) -> str:
         """`idle` is derived on read, so no reader sees a status the expiry job has not yet written."""
         if self.status in WRITABLE_STATUSES:
@@ -127,8 +135,9 @@ class SessionItem(BaseModel):
     def key(self) -> Item:
         return {"PK": {"S": keys.session_pk(self.namespace_id, self.session_id)}, "SK": {"S": keys.SESSION_SK}}
 
-    def to_item(self, terminated_retention_seconds: int) -> Item:
+    def to_item(self, terminated_retention_seconds: int, idle_after_seconds: int) -> Item:
         visible_until = self.visible_until_ms(terminated_retention_seconds)
+        due = self.next_due_ms(idle_after_seconds, terminated_retention_seconds)
         namespace = keys.namespace_partition(self.namespace_id)
         values: dict[str, Any] = {
             "PK": keys.session_pk(self.namespace_id, self.session_id),
@@ -139,6 +148,8 @@ class SessionItem(BaseModel):
             "GSI2PK": namespace,
             "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
             "GSI3PK": keys.lookup_partition(self.namespace_id, "user_id", self.user_id) if self.user_id else None,
+            "DUEPK": keys.due_pk(keys.due_shard(self.session_id)),
+            "DUESK": keys.due_sk(due, self.namespace_id, self.session_id),
             "visible_until_ms": visible_until,
             # DynamoDB's TTL works in whole seconds and deletes later; readers use visible_until_ms.
             "ttl": -(-visible_until // 1000),

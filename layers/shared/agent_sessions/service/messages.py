@@ -212,6 +212,12 @@ class MessageService:
                     headers={"Retry-After": str(retry_after)},
                 )
 
+    def _due_after_append(self, now: int, current: SessionItem | None) -> int:
+        idle_at = now + self.settings.idle_after_seconds * 1000
+        if current is None:
+            return idle_at
+        return min(idle_at, current.visible_until_ms(self.settings.terminated_retention_seconds))
+
     def _plan(
         self,
         tenant: Tenant,
@@ -252,6 +258,7 @@ class MessageService:
             now_ms=now,
             rate_mode=rate_mode,
             idempotency=None,
+            due_ms=self._due_after_append(now, current),
         )
         if idempotency_key is None:
             return plan_without_record

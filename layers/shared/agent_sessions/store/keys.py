@@ -30,6 +30,28 @@ INDEX_KEYS = {
     "GSI3": ("GSI3PK", "GSI2SK"),  # one user's sessions by last activity
 }
 
+# The sparse due index (DueIndex): each live session's next lifecycle deadline, spread over
+# DUE_SHARDS partitions by session id so that no index partition takes every write.
+DUE_INDEX = "DueIndex"
+DUE_SHARDS = 8
+
+
+def due_shard(session_id: str) -> int:
+    return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
+
+
+def due_pk(shard: int) -> str:
+    return f"DUE#{shard}"
+
+
+def due_sk(due_ms: int, namespace_id: str, session_id: str) -> str:
+    """Sorts by time: zero-padded epoch milliseconds, then the session."""
+    return f"{due_ms:015d}#{namespace_id}#{session_id}"
+
+
+def due_ms_of(due_sort_key: str) -> int:
+    return int(due_sort_key.split("#", 1)[0])
+
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -71,3 +93,19 @@ def counter_pk(listing_partition: str) -> str:
 
 def idempotency_pk(namespace_id: str, key: str) -> str:
     return f"NS#{namespace_id}#IDEM#{_digest('idempotency', key)}"
+
+
+ENDED_SK = "ENDED"
+
+
+def ended_pk(namespace_id: str, session_id: str) -> str:
+    """A marker, outside the session's partition, that a removed session's counters were
+    settled: the stream consumer's cascade writes it once, so a redelivered record never
+    decrements twice."""
+    return f"NS#{namespace_id}#ENDED#{session_id}"
+
+
+def parse_session_pk(pk: str) -> tuple[str, str]:
+    """`NS#<ns>#SES#<sid>` → (namespace_id, session_id)."""
+    namespace_part, _, session_id = pk.partition("#SES#")
+    return namespace_part.removeprefix("NS#"), session_id

@@ -43,6 +43,10 @@ class AppendPlan:
     now_ms: int
     rate_mode: str
     idempotency: IdempotencyRecord | None
+    # The expiry job's next deadline after this append: its idle time, or the session's end
+    # when that comes first (known only when the session was read; with If-Match the job
+    # reschedules an idle deadline that falls after the end).
+    due_ms: int
 
 
 class AppendRefused(Exception):
@@ -84,6 +88,7 @@ class MessageStore(TableStore):
             ":latency": plan.latency_sum,
             ":latency_n": plan.latency_samples,
             ":activity_sk": keys.time_sort_key(clock.to_iso(plan.now_ms), plan.session_id),
+            ":due": keys.due_sk(plan.due_ms, plan.namespace_id, plan.session_id),
         }
         update = [
             "message_count = message_count + :n",
@@ -92,6 +97,7 @@ class MessageStore(TableStore):
             "version = version + :one",
             "#status = :active",
             "GSI2SK = :activity_sk",
+            "DUESK = :due",
             "total_tokens = total_tokens + :tokens",
             "total_tool_calls = total_tool_calls + :tools",
             "tokens_left = tokens_left - :tokens",

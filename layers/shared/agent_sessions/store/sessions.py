@@ -115,7 +115,9 @@ class SessionStore(TableStore):
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": session.to_item(self.settings.terminated_retention_seconds),
+                    "Item": session.to_item(
+                        self.settings.terminated_retention_seconds, self.settings.idle_after_seconds
+                    ),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -148,7 +150,7 @@ class SessionStore(TableStore):
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": new.to_item(retention),
+                    "Item": new.to_item(retention, self.settings.idle_after_seconds),
                     "ConditionExpression": "version = :version AND visible_until_ms > :now",
                     "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
                 }
@@ -180,13 +182,20 @@ class SessionStore(TableStore):
             ":one": to_attr(1),
         }
         update = "SET #status = :terminated, terminated_ms = :now, updated_ms = :now, version = version + :one"
+        # The expiry job's next deadline for a terminated session is its disappearance.
+        retention_due = keys.due_sk(retention_end, namespace_id, session_id)
         # Retention shortens visibility only when it ends before the session's expiry.
         attempts = [
             (
                 base_condition + " AND expires_ms > :retention_end",
-                update + ", visible_until_ms = :retention_end, #ttl = :retention_ttl",
-                {":retention_end": to_attr(retention_end), ":retention_ttl": to_attr(-(-retention_end // 1000))},
+                update + ", visible_until_ms = :retention_end, #ttl = :retention_ttl, DUESK = :due",
+                {
+                    ":retention_end": to_attr(retention_end),
+                    ":retention_ttl": to_attr(-(-retention_end // 1000)),
+                    ":due": to_attr(retention_due),
+                },
             ),
+            # Its due entry (idle time or expiry) stays: the expiry job reschedules what is early.
             (base_condition + " AND expires_ms <= :retention_end", update, {":retention_end": to_attr(retention_end)}),
         ]
         for condition, expression, extra in attempts:
@@ -224,7 +233,7 @@ class SessionStore(TableStore):
             return SessionItem.from_item(response["Attributes"]), True
         raise TransactionConflict()
 
-    def purge_session(self, session: SessionItem) -> None:
+    def purge_session(self, session: SessionItem) -> int:
         """1 transaction (the session, its lookups and counters, conditional on the version
         read), then the remaining items of the session in batches: 1 query and ⌈n/25⌉
         batch writes per 1 MB of items."""
@@ -242,7 +251,96 @@ class SessionStore(TableStore):
             actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(session, entry)}})
         actions.extend(self._counter_updates(session, session.lookups(), -1, include_namespace=True))
         self._transact(actions)
-        self.delete_partition(keys.session_pk(session.namespace_id, session.session_id))
+        return self.delete_partition(keys.session_pk(session.namespace_id, session.session_id))
+
+    # --- the expiry job and the stream consumer ------------------------------------------------
+
+    def query_due(self, shard: int, now_ms: int, start_key: Item | None = None, limit: int = 100) -> IndexPage:
+        """One page of a due shard: the sessions whose next deadline has passed, oldest first
+        (1 Query on the sparse DueIndex; reads only what is due)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.DUE_INDEX,
+            "KeyConditionExpression": "DUEPK = :shard AND DUESK <= :now",
+            "ExpressionAttributeValues": {
+                ":shard": {"S": keys.due_pk(shard)},
+                ":now": {"S": keys.due_sk(now_ms, "~", "~")},
+            },
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        with store_errors():
+            response = self.client.query(**request)
+        return IndexPage(items=response.get("Items", []), last_key=response.get("LastEvaluatedKey"))
+
+    def mark_idle(self, namespace_id: str, session_id: str, seen: Item, due_ms: int) -> bool:
+        """Write `idle` if the session is as the job saw it (same version, still active, no
+        newer activity). Does not bump the version: readers already saw it idle."""
+        try:
+            with store_errors():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
+                    ConditionExpression="version = :version AND #status = :active AND last_activity_ms = :seen",
+                    UpdateExpression="SET #status = :idle, DUESK = :due",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":version": seen["version"],
+                        ":seen": seen["last_activity_ms"],
+                        ":active": {"S": "active"},
+                        ":idle": {"S": "idle"},
+                        ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
+                    },
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def reschedule(self, namespace_id: str, session_id: str, seen: Item, due_ms: int) -> bool:
+        """Move a due entry that came early (its deadline moved) to the real deadline."""
+        try:
+            with store_errors():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
+                    ConditionExpression="version = :version AND DUESK = :old",
+                    UpdateExpression="SET DUESK = :due",
+                    ExpressionAttributeValues={
+                        ":version": seen["version"],
+                        ":old": seen["DUESK"],
+                        ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
+                    },
+                )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def settle_removed(self, removed: SessionItem, ended_ttl_ms: int) -> bool:
+        """After DynamoDB's TTL removed a session item: take it out of its counters and delete
+        its lookups, in one transaction guarded by an "ended" marker, so a redelivered stream
+        record changes nothing. False when it was already settled."""
+        marker = {
+            "PK": {"S": keys.ended_pk(removed.namespace_id, removed.session_id)},
+            "SK": {"S": keys.ENDED_SK},
+            "kind": {"S": "ended"},
+            "ttl": to_attr(ended_ttl_ms // 1000),
+        }
+        actions: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": marker, "ConditionExpression": "attribute_not_exists(PK)"}}
+        ]
+        for entry in removed.lookups():
+            actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(removed, entry)}})
+        actions.extend(self._counter_updates(removed, removed.lookups(), -1, include_namespace=True))
+        try:
+            self._transact(actions)
+        except StaleVersion:  # the first action's condition: the marker exists
+            return False
+        return True
 
     def delete_partition(self, partition: str) -> int:
         """Delete every item left under one session's partition key; idempotent."""

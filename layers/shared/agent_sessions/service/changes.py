@@ -1,0 +1,73 @@
+"""The stream consumer's rules: what each change of a session item means.
+
+- INSERT → `session.created`
+- MODIFY into `terminated` → `session.terminated`
+- REMOVE → delete everything left of the session (messages, lookups) in batches; when it was
+  DynamoDB's TTL (userIdentity: the dynamodb service), also take the session out of its
+  counters (once: see SessionStore.settle_removed); publish `session.expired` for TTL's
+  removals and for the expiry job's (the session was past its end), `session.purged` for a
+  purge.
+Every step is idempotent: a redelivered record deletes nothing more and decrements nothing
+twice (events are at-least-once; `event_id` deduplicates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_sessions import publisher
+from agent_sessions.models.items import SessionItem
+from agent_sessions.settings import Settings
+from agent_sessions.store import keys
+from agent_sessions.store.sessions import SessionStore
+
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+ENDED_MARKER_DAYS = 7
+
+
+def removed_by_ttl(record: dict[str, Any]) -> bool:
+    identity = record.get("userIdentity") or {}
+    return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
+
+
+class SessionChanges:
+    def __init__(self, store: SessionStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def handle(self, record: dict[str, Any]) -> str | None:
+        """Act on one stream record; returns the event type published (None: nothing)."""
+        change = record.get("dynamodb") or {}
+        if (change.get("Keys") or {}).get("SK", {}).get("S") != keys.SESSION_SK:
+            return None  # the template's filter lets only session items through; be safe anyway
+        occurred_ms = int(float(change.get("ApproximateCreationDateTime") or 0) * 1000)
+        event_id = str(record.get("eventID") or "")
+        name = record.get("eventName")
+        if name == "INSERT":
+            session = SessionItem.from_item(change["NewImage"])
+            return self._publish(publisher.CREATED, session, event_id, occurred_ms)
+        if name == "MODIFY":
+            old = SessionItem.from_item(change["OldImage"])
+            new = SessionItem.from_item(change["NewImage"])
+            if new.status == "terminated" and old.status != "terminated":
+                return self._publish(publisher.TERMINATED, new, event_id, occurred_ms)
+            return None
+        if name == "REMOVE":
+            removed = SessionItem.from_item(change["OldImage"])
+            return self._removed(record, removed, event_id, occurred_ms)
+        return None
+
+    def _removed(self, record: dict[str, Any], removed: SessionItem, event_id: str, occurred_ms: int) -> str:
+        if removed_by_ttl(record):
+            self.store.settle_removed(removed, occurred_ms + ENDED_MARKER_DAYS * 86_400_000)
+        self.store.delete_partition(keys.session_pk(removed.namespace_id, removed.session_id))
+        end = removed.visible_until_ms(self.settings.terminated_retention_seconds)
+        # The record's time has whole seconds: a removal within the second of the end is an end.
+        ended = removed_by_ttl(record) or end <= occurred_ms + 1000
+        return self._publish(publisher.EXPIRED if ended else publisher.PURGED, removed, event_id, occurred_ms)
+
+    def _publish(self, detail_type: str, session: SessionItem, event_id: str, occurred_ms: int) -> str:
+        publisher.publish(
+            self.settings.event_bus_name, detail_type, publisher.event_detail(session, event_id, occurred_ms)
+        )
+        return detail_type
