@@ -22,7 +22,12 @@ def test_table_from_template_has_ttl_streams_and_indexes(local_table, monkeypatc
 
     name = os.environ["TABLE_NAME"]
     description = local_table.describe_table(TableName=name)["Table"]
-    assert {index["IndexName"] for index in description["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2", "GSI3", "DueIndex"}
+    assert {index["IndexName"] for index in description["GlobalSecondaryIndexes"]} == {
+        "GSI1",
+        "GSI2",
+        "GSI3",
+        "DueIndex",
+    }
     assert description["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     ttl = local_table.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "ttl" and ttl["TimeToLiveStatus"] == "ENABLED"
