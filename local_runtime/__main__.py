@@ -199,7 +199,7 @@ def main() -> int:
         tenant = seed(dev_key, os.environ.get("DEV_NAMESPACE", "dev"))
         event_bus = LocalEventBus(state_dir / "events.jsonl")
         server = LocalServer((host, port), Gateway(stack, functions.invoke), functions, event_bus=event_bus)
-        os.environ["AWS_ENDPOINT_URL_EVENTS"] = server.base_url  # what the functions publish lands here
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = server.base_url  # what the functions publish lands here
 
         schedule_override = float(os.environ["SCHEDULE_SECONDS"]) if os.environ.get("SCHEDULE_SECONDS") else None
         scheduler = Scheduler(stack, functions.invoke, override_seconds=schedule_override, log=say)

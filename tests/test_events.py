@@ -35,11 +35,13 @@ EXPECTED = {
 
 
 AUTHORIZER_EVENTS = {"authorizer"}
+# Direct invocations (tests/test_direct_invocation.py) and the schedule (tests/test_expiry.py).
+OTHER_EVENTS = {path.stem for path in EVENTS.glob("direct_*.json")} | {"expire_sessions"}
 EXAMPLE_KEY = "sk_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0"
 
 
 def test_every_event_file_is_covered():
-    assert {path.stem for path in EVENTS.glob("*.json")} == set(EXPECTED) | AUTHORIZER_EVENTS
+    assert {path.stem for path in EVENTS.glob("*.json")} == set(EXPECTED) | AUTHORIZER_EVENTS | OTHER_EVENTS
 
 
 def test_authorizer_event(table):
@@ -58,14 +60,13 @@ def test_authorizer_event(table):
     assert any(r.endswith("/GET/v1/agents/sessions/*") for s in allowed for r in s["Resource"])
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_event(name, table):
+def seed_example(namespace_id: str = "ns_test", internal_id: str = "int_testorg") -> None:
+    """The session every sample event names."""
     now = clock.now_ms()
-    context = json.loads((EVENTS / f"{name}.json").read_text())["requestContext"]["authorizer"]
     seed = SessionItem(
-        namespace_id=context["namespace_id"],
+        namespace_id=namespace_id,
         session_id=EXAMPLE_SESSION,
-        internal_id=context["internal_id"],
+        internal_id=internal_id,
         user_id="user-42",
         metadata={"channel": "web", "tier": "gold"},
         created_ms=now,
@@ -74,6 +75,12 @@ def test_event(name, table):
         expires_ms=now + 3_600_000,
     )
     session_service().store.create_session(seed, None, now)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_event(name, table):
+    context = json.loads((EVENTS / f"{name}.json").read_text())["requestContext"]["authorizer"]
+    seed_example(context["namespace_id"], context["internal_id"])
     function, status = EXPECTED[name]
     event = json.loads((EVENTS / f"{name}.json").read_text())
     response = load_function(function).lambda_handler(event, LambdaContext(function))
