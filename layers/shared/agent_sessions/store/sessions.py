@@ -277,43 +277,50 @@ class SessionStore(TableStore):
     def mark_idle(self, namespace_id: str, session_id: str, seen: Item, due_ms: int) -> bool:
         """Write `idle` if the session is as the job saw it (same version, still active, no
         newer activity). Does not bump the version: readers already saw it idle."""
-        try:
-            with store_errors():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
-                    ConditionExpression="version = :version AND #status = :active AND last_activity_ms = :seen",
-                    UpdateExpression="SET #status = :idle, DUESK = :due",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        ":version": seen["version"],
-                        ":seen": seen["last_activity_ms"],
-                        ":active": {"S": "active"},
-                        ":idle": {"S": "idle"},
-                        ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
-                    },
-                )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update_if(
+            namespace_id,
+            session_id,
+            condition="version = :version AND #status = :active AND last_activity_ms = :seen",
+            update="SET #status = :idle, DUESK = :due",
+            values={
+                ":version": seen["version"],
+                ":seen": seen["last_activity_ms"],
+                ":active": {"S": "active"},
+                ":idle": {"S": "idle"},
+                ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
+            },
+        )
 
     def reschedule(self, namespace_id: str, session_id: str, seen: Item, due_ms: int) -> bool:
         """Move a due entry that came early (its deadline moved) to the real deadline."""
+        return self._update_if(
+            namespace_id,
+            session_id,
+            condition="version = :version AND DUESK = :old",
+            update="SET DUESK = :due",
+            values={
+                ":version": seen["version"],
+                ":old": seen["DUESK"],
+                ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
+            },
+        )
+
+    def _update_if(
+        self, namespace_id: str, session_id: str, *, condition: str, update: str, values: dict[str, Any]
+    ) -> bool:
+        """1 conditional UpdateItem of a session item; False when its condition did not hold."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
+            "ConditionExpression": condition,
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values,
+        }
+        if "#status" in condition + update:
+            request["ExpressionAttributeNames"] = {"#status": "status"}
         try:
             with store_errors():
-                self.client.update_item(
-                    TableName=self.table,
-                    Key={"PK": {"S": keys.session_pk(namespace_id, session_id)}, "SK": {"S": keys.SESSION_SK}},
-                    ConditionExpression="version = :version AND DUESK = :old",
-                    UpdateExpression="SET DUESK = :due",
-                    ExpressionAttributeValues={
-                        ":version": seen["version"],
-                        ":old": seen["DUESK"],
-                        ":due": {"S": keys.due_sk(due_ms, namespace_id, session_id)},
-                    },
-                )
+                self.client.update_item(**request)
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 return False
