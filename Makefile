@@ -60,6 +60,7 @@ test-fast: $(VENV)/.installed ## the moto tier only
 .PHONY: bench
 bench: $(VENV)/.installed node_modules/.installed ## benchmarks (DynamoDB calls and latency by history length); prints tables
 	$(PY) benchmarks/bench_messages.py
+	$(PY) benchmarks/bench_gateway.py
 
 .PHONY: run
 run: $(VENV)/.installed node_modules/.installed ## the whole API on http://127.0.0.1:3000 (DynamoDB Local, data in .local/)

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "bench",
