@@ -5,34 +5,26 @@ asserts nothing about time (compare ratios of one run)."""
 
 from __future__ import annotations
 
+# isort: off
+from bench_setup import ROOT  # first: puts the layer and the runtime on the import path
+
+# isort: on
+
 import json
 import os
 import statistics
-import sys
 import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-)
+import boto3
 
-import boto3  # noqa: E402
-
-from local_runtime.apigateway import Gateway, HttpRequest  # noqa: E402
-from local_runtime.lambdas import Functions  # noqa: E402
-from local_runtime.server import LocalServer  # noqa: E402
-from local_runtime.template import create_tables, read_stack  # noqa: E402
-from support import LambdaContext, api_event, dynamodb_local  # noqa: E402
+from local_runtime.apigateway import Gateway, HttpRequest
+from local_runtime.lambdas import Functions
+from local_runtime.server import LocalServer
+from local_runtime.template import create_tables, read_stack
+from support import LambdaContext, api_event, dynamodb_local
 
 TABLES = {"SessionsTable": "bench-sessions", "IdentitiesTable": "bench-identities"}
 SAMPLES = 400

@@ -7,32 +7,23 @@ about time (timings on a shared machine are noisy: compare the ratios of one run
 
 from __future__ import annotations
 
+# isort: off
+from bench_setup import ROOT  # first: puts the layer and the runtime on the import path
+
+# isort: on
+
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-)
+import boto3
 
-import boto3  # noqa: E402
-
-from agent_sessions import runtime  # noqa: E402
-from agent_sessions.store.client import dynamodb  # noqa: E402
-from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function  # noqa: E402
+from agent_sessions import runtime
+from agent_sessions.store.client import dynamodb
+from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
 
 SIZES = (10, 1_000, 10_000)
 SAMPLES = 30

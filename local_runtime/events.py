@@ -175,14 +175,13 @@ class StreamFeeder(threading.Thread):
     def run(self) -> None:
         iterators: dict[tuple[int, str], str | None] = {}
         while not self._stop.is_set():
-            busy = False
-            for index, mapping in enumerate(self.mappings):
-                try:
-                    busy |= self._poll(index, mapping, iterators)
-                except Exception as error:  # the store went away or restarted: try again shortly
-                    self.log(f"STREAM {mapping['function']} poll failed: {type(error).__name__}: {error}")
-                    iterators.clear()
-                    self._stop.wait(2)
+            try:
+                busy = self._poll_all(iterators)
+            except Exception as error:  # the store went away or restarted: try again shortly
+                self.log(f"STREAM poll failed: {type(error).__name__}: {error}")
+                iterators.clear()
+                self._stop.wait(2)
+                continue
             if not busy:
                 self._stop.wait(self.poll_seconds)
 
@@ -190,12 +189,15 @@ class StreamFeeder(threading.Thread):
         """Poll until no records are pending (tests)."""
         iterators: dict[tuple[int, str], str | None] = {}
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = False
-            for index, mapping in enumerate(self.mappings):
-                busy |= self._poll(index, mapping, iterators)
-            if not busy:
-                return
+        while time.monotonic() < deadline and self._poll_all(iterators):
+            pass
+
+    def _poll_all(self, iterators: dict[tuple[int, str], str | None]) -> bool:
+        """One pass over every mapping's shards; True when any records came."""
+        busy = False
+        for index, mapping in enumerate(self.mappings):
+            busy |= self._poll(index, mapping, iterators)
+        return busy
 
     def _poll(self, index: int, mapping: dict[str, Any], iterators: dict[tuple[int, str], str | None]) -> bool:
         stream_arn = self.dynamodb.describe_table(TableName=mapping["table"])["Table"].get("LatestStreamArn")

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,13 +42,8 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class FunctionError(Exception):
-    """A handler raised: carries what Lambda reports (errorType, errorMessage)."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.payload = {"errorType": error_type, "errorMessage": message}
+class InvalidPayload(ValueError):
+    """The Invoke API's payload is not JSON (Lambda's InvalidRequestContentException)."""
 
 
 class _Environment:
@@ -113,7 +107,7 @@ class Functions:
         try:
             event = json.loads(payload or b"{}")
         except ValueError as error:
-            raise FunctionError("InvalidRequestContentException", f"Could not parse request body: {error}") from error
+            raise InvalidPayload(f"Could not parse request body: {error}") from error
         try:
             result = self.invoke(name, event)
         except Exception as error:  # Lambda reports any raised error this way
@@ -157,7 +151,3 @@ def apply_environment(stack: Stack) -> None:
     for path in LAYER_PATHS:
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
-
-
-def layer_path() -> Path:
-    return LAYER_PATHS[0]
