@@ -18,3 +18,13 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
 )
+
+
+def write_results(section: str, figures: object) -> None:
+    """Merge one benchmark's figures into benchmarks/results.json (the others' stay)."""
+    import json
+
+    out = ROOT / "benchmarks" / "results.json"
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing[section] = figures
+    out.write_text(json.dumps(existing, indent=2) + "\n")

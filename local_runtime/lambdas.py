@@ -66,10 +66,48 @@ def _import(spec: FunctionSpec, index: int) -> ModuleType:
     return module
 
 
+class _PerThread:
+    """A data descriptor whose value belongs to the thread that set it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._values = threading.local()
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        try:
+            return self._values.value
+        except AttributeError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._values.value = value
+
+
+def isolate_resolver_requests() -> None:
+    """Powertools' event handler keeps the request being resolved in class attributes
+    (`BaseRouter.current_event`, `BaseRouter.lambda_context`), shared by every resolver in the
+    process. Lambda runs one request per process, so that is safe there; here concurrent
+    invocations run on threads of one process, and one request would read another's headers,
+    body or authorizer context. Make both attributes per thread: on the class (through a
+    metaclass, which is what `BaseRouter.current_event = ...` goes through) and on instances
+    (through the class dictionary), backed by the same thread-local value."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if isinstance(BaseRouter.__dict__.get("current_event"), _PerThread):
+        return
+    descriptors = {name: _PerThread(name) for name in ("current_event", "lambda_context")}
+    for name, descriptor in descriptors.items():
+        setattr(BaseRouter, name, descriptor)  # before the metaclass, which would intercept it
+    BaseRouter.__class__ = type(  # type: ignore[method-assign]
+        "PerThreadRouterMeta", (type(BaseRouter),), dict(descriptors)
+    )
+
+
 class Functions:
     """Every function of the stack, invocable by logical id."""
 
     def __init__(self, stack: Stack, *, max_environments: int = 8) -> None:
+        isolate_resolver_requests()
         self.stack = stack
         self.max_environments = max_environments
         self._idle: dict[str, list[_Environment]] = {name: [] for name in stack.functions}

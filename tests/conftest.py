@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from agent_sessions import clock, runtime
 from agent_sessions.store.client import dynamodb
-from support import TENANT, LambdaContext, api_event, create_tables, load_function
+from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
 
 TABLE_NAMES = {"SessionsTable": os.environ["TABLE_NAME"], "IdentitiesTable": os.environ["IDENTITIES_TABLE_NAME"]}
 
@@ -227,3 +228,15 @@ def tenants(table: Any) -> Tenants:
         a_revoked=revoked.key,
         b_full=store.create_key(org_b, namespaces=None, scopes=both).key,
     )
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint() -> Iterator[str]:
+    """Amazon's DynamoDB Local for the whole run, started on first use."""
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed; DynamoDB Local needs Java 17")
+    try:
+        with dynamodb_local() as endpoint:
+            yield endpoint
+    except RuntimeError as error:
+        pytest.fail(str(error))

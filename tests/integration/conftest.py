@@ -4,7 +4,6 @@ here, for what moto does not honour: concurrent transactions, TTL, streams, tabl
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,18 +12,7 @@ import boto3
 import pytest
 
 from agent_sessions import runtime
-from support import create_tables, dynamodb_local
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local_endpoint() -> Iterator[str]:
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed; DynamoDB Local needs Java 17")
-    try:
-        with dynamodb_local() as endpoint:
-            yield endpoint
-    except RuntimeError as error:
-        pytest.fail(str(error))
+from support import create_tables
 
 
 @pytest.fixture

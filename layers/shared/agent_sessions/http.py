@@ -106,6 +106,15 @@ def make_resolver(body_model: type[BaseModel] | None = None) -> APIGatewayRestRe
 
     @app.exception_handler(Exception)
     def _bug(error: Exception) -> Response[Any]:
+        # A botocore failure that escaped the store's translation is still the store's
+        # throttle or outage (429/503 with Retry-After), not a bug; imported here so the
+        # functions without a store (api_docs) never import botocore.
+        from agent_sessions.store.dynamo import store_failure
+
+        failure = store_failure(error)
+        if failure is not None:
+            logger.warning("Store failure outside the store's translation", exc_info=error)
+            return error_response(failure)
         logger.exception("Unhandled error")
         return error_response(InternalError("Internal error; it has been logged"))
 

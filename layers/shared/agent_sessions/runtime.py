@@ -1,20 +1,29 @@
-"""What every function builds once per cold start: settings, store, service."""
+"""What every function builds once per cold start: settings, store, service.
+
+Each factory imports its service when first called, so a function imports only the
+services it uses (the expiry job's and the stream consumer's code stays out of the API
+functions' cold start).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from agent_sessions.service.changes import SessionChanges
-from agent_sessions.service.expiry import ExpiryJob
-from agent_sessions.service.messages import MessageService
-from agent_sessions.service.sessions import SessionService
 from agent_sessions.settings import get_settings
-from agent_sessions.store.messages import MessageStore
-from agent_sessions.store.sessions import SessionStore
+
+if TYPE_CHECKING:
+    from agent_sessions.service.changes import SessionChanges
+    from agent_sessions.service.expiry import ExpiryJob
+    from agent_sessions.service.messages import MessageService
+    from agent_sessions.service.sessions import SessionService
 
 
 @lru_cache(maxsize=1)
 def session_service() -> SessionService:
+    from agent_sessions.service.sessions import SessionService
+    from agent_sessions.store.sessions import SessionStore
+
     settings = get_settings()
     return SessionService(SessionStore(settings), settings)
 
@@ -36,15 +45,22 @@ def reset() -> None:
 
 @lru_cache(maxsize=1)
 def message_service() -> MessageService:
+    from agent_sessions.service.messages import MessageService
+    from agent_sessions.store.messages import MessageStore
+
     settings = get_settings()
     return MessageService(session_service(), MessageStore(settings), settings)
 
 
 @lru_cache(maxsize=1)
 def expiry_job() -> ExpiryJob:
+    from agent_sessions.service.expiry import ExpiryJob
+
     return ExpiryJob(session_service().store, get_settings())
 
 
 @lru_cache(maxsize=1)
 def session_changes() -> SessionChanges:
+    from agent_sessions.service.changes import SessionChanges
+
     return SessionChanges(session_service().store, get_settings())

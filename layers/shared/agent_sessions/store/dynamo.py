@@ -8,17 +8,18 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent_sessions.errors import ServiceUnavailableError
+from agent_sessions.errors import AppError, ServiceUnavailableError, TooManyRequestsError
 
-# What a caller can retry later: the store said "slow down" or failed on its side.
-_UNAVAILABLE = {
+# What a caller can retry later, once botocore's own retries are spent: the store said
+# "slow down" (429, the contract's throttle) or failed on its side (503).
+_THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
     "LimitExceededException",
 }
+_THROTTLED_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+_UNAVAILABLE = {"InternalServerError", "ServiceUnavailable"}
 
 
 def error_code(error: ClientError) -> str:
@@ -45,22 +46,41 @@ def unavailable(retry_after: int = 1) -> ServiceUnavailableError:
     )
 
 
+def throttled(retry_after: int = 1) -> TooManyRequestsError:
+    return TooManyRequestsError(
+        "The session store is throttling this request; retry shortly",
+        code="store_throttled",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def store_failure(error: Exception) -> AppError | None:
+    """The contract's error for a botocore failure a caller may retry, else None (a bug)."""
+    if isinstance(error, BotoCoreError):  # connection refused, timeouts after retries
+        return unavailable()
+    if not isinstance(error, ClientError):
+        return None
+    code = error_code(error)
+    if code in _THROTTLED:
+        return throttled()
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _UNAVAILABLE or status >= 500:
+        return unavailable()
+    if code == "TransactionCanceledException":
+        reasons = {reason.get("Code") for reason in cancellation_reasons(error)}
+        if reasons & _THROTTLED_REASONS:
+            return throttled()
+    return None
+
+
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """Throttling, store-side faults and unreachable endpoints become 503 with Retry-After;
-    anything else (a bug) propagates."""
+    """Throttling becomes 429, store-side faults and unreachable endpoints 503, both with
+    Retry-After; anything else (a condition the caller handles, or a bug) propagates."""
     try:
         yield
-    except ClientError as error:
-        code = error_code(error)
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _UNAVAILABLE or status >= 500:
-            raise unavailable() from error
-        if code == "TransactionCanceledException" and any(
-            reason.get("Code") in {"ThrottlingError", "ProvisionedThroughputExceeded"}
-            for reason in cancellation_reasons(error)
-        ):
-            raise unavailable() from error
-        raise
-    except BotoCoreError as error:  # connection refused, timeouts after retries
-        raise unavailable() from error
+    except (ClientError, BotoCoreError) as error:
+        failure = store_failure(error)
+        if failure is None:
+            raise
+        raise failure from error
