@@ -57,10 +57,25 @@ test: install lint validate ## everything: lint, template checks, unit tests on 
 test-fast: $(VENV)/.installed ## the moto tier only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
+.PHONY: test-reliability
+test-reliability: $(VENV)/.installed node_modules/.installed ## the reliability suite at full scale (concurrency, idempotency races, faults, fuzzing, bad input)
+	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: benchmarks/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found"; exit 1; }
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON313) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --compile -r benchmarks/requirements.txt
+	touch $@
+
 .PHONY: bench
-bench: $(VENV)/.installed node_modules/.installed ## benchmarks (DynamoDB calls and latency by history length); prints tables
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls and capacity, warm overhead, history vs LangChain, gateway; writes benchmarks/results.json and a chart
+	$(PY) benchmarks/bench_coldstart.py
+	$(PY) benchmarks/bench_operations.py
 	$(PY) benchmarks/bench_messages.py
 	$(PY) benchmarks/bench_gateway.py
+	$(BENCH_VENV)/bin/python benchmarks/chart.py
 
 .PHONY: run
 run: $(VENV)/.installed node_modules/.installed ## the whole API on http://127.0.0.1:3000 (DynamoDB Local, data in .local/)
@@ -94,4 +109,4 @@ deploy: build ## sam deploy --guided
 
 .PHONY: clean
 clean: ## remove environments and build output (keeps .local data)
-	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(BENCH_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -81,6 +81,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._dispatch()
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) reaches the gateway too, which answers as API
+        Gateway does for a method no route declares (the contract's 404 route_not_found),
+        where the base class would send an HTML 501."""
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._dispatch
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:  # the base class's signature
         """The access log is written by `_dispatch`, one line per request."""
 

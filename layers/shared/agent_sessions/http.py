@@ -190,6 +190,9 @@ def handle(
     request_id = str(request_context.get("requestId") or getattr(context, "aws_request_id", "") or "")
     logger.append_keys(request_id=request_id)
     path = str(event.get("path") or "")
+    unreadable = _unreadable_body(event)
+    if unreadable is not None:
+        return _with_request_id(_envelope_dict(unreadable), request_id)
     event = _bodies_are_json(event)
     if path in PUBLIC_PATHS:
         response = app.resolve(event, context)
@@ -203,11 +206,45 @@ def handle(
             logger.append_keys(namespace_id=caller.namespace_id)
             app.append_context(tenant=caller)
             response = app.resolve(event, context)
+    return _with_request_id(response, request_id)
+
+
+def _with_request_id(response: dict[str, Any], request_id: str) -> dict[str, Any]:
     if response.get("multiValueHeaders"):
         response["multiValueHeaders"]["X-Request-Id"] = [request_id]
     else:
         response.setdefault("headers", {})["X-Request-Id"] = request_id
     return response
+
+
+# A JSON escape of a UTF-16 surrogate; only then can a parsed body hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unreadable_body(event: dict[str, Any]) -> AppError | None:
+    """A body that is not UTF-8 text (API Gateway passes such bytes base64-encoded), or
+    whose JSON escapes a lone surrogate (text no store or client can hold), is refused
+    here, before the resolver would fail on it."""
+    body = event.get("body")
+    if not body:
+        return None
+    if event.get("isBase64Encoded"):
+        import base64
+        import binascii
+
+        try:
+            base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return BadRequestError("The request body is not UTF-8 text", code="invalid_encoding")
+        return None
+    if isinstance(body, str) and _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return BadRequestError("The request body holds an unpaired UTF-16 surrogate", code="invalid_encoding")
+        except ValueError:
+            return None  # not JSON at all: the resolver answers invalid_json
+    return None
 
 
 def _bodies_are_json(event: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,10 @@ def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
                 "metadata key {key!r} must be 1 to {limit} characters",
                 {"key": key[:80], "limit": MAX_METADATA_KEY_CHARS},
             )
+        if any(ord(character) < 0x20 or character == "\x7f" for character in key):
+            raise PydanticCustomError(
+                "key_characters", "metadata key {key!r} holds a control character", {"key": key[:80]}
+            )
         if item is not None and len(metadata_text(item)) > MAX_METADATA_VALUE_CHARS:
             raise PydanticCustomError(
                 "value_length",
@@ -96,8 +100,10 @@ Metadata = Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)]
 # In a merge patch, null removes a key.
 MetadataPatch = Annotated[dict[str, MetadataValue | None], AfterValidator(_check_metadata)]
 
-ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
-SessionName = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_NAME_CHARS)]
+# Identifiers and names are matched, indexed, logged and shown: no control characters.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)]
+SessionName = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_NAME_CHARS, pattern=NO_CONTROL_CHARACTERS)]
 Situation = Annotated[str, text_within(MAX_TEXT_BYTES, "situation")]
 Summary = Annotated[str, text_within(MAX_TEXT_BYTES, "summary")]
 AgentConfig = Annotated[dict[str, Any], object_within(MAX_AGENT_CONFIG_BYTES, "agent_config")]
