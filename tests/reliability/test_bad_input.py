@@ -4,7 +4,6 @@ contract's error envelope, and the stored data is byte-for-byte what it was."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -91,12 +90,12 @@ CORPUS: list[tuple[str, str, str, bytes | None, dict[str, str], set[int]]] = [
 
 
 @pytest.fixture
-def seeded(live_api: LiveApi) -> Iterator[tuple[LiveApi, str]]:
+def seeded(live_api: LiveApi) -> tuple[LiveApi, str]:
     reply = live_api.create({"user_id": "u1", "metadata": {"k": "v"}})
     session_id = reply.body["session_id"]
     appended = live_api.request("POST", f"/v1/agents/sessions/{session_id}/messages", {"content": "kept"})
     assert appended.status == 200
-    yield live_api, session_id
+    return live_api, session_id
 
 
 def _canonical(items: list[dict[str, Any]]) -> list[str]:
