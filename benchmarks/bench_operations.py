@@ -1,0 +1,279 @@
+"""Per operation: the DynamoDB calls and the capacity they consume (counted with botocore's
+event hooks, `ReturnConsumedCapacity=TOTAL` added to every call), against DESIGN §4's
+minimum round trips; then the warm handler's own time per request with DynamoDB taken out
+(each call answered from a recording of DynamoDB Local's real answer, in the same botocore
+client, so serialisation and parsing stay in the figure and the network does not).
+
+Runs the real handlers against Amazon's DynamoDB Local. Prints tables; writes
+benchmarks/results.json ("operations").
+"""
+
+from __future__ import annotations
+
+# isort: off
+from bench_setup import write_results
+
+# isort: on
+
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+from agent_sessions import runtime
+from agent_sessions.store.client import dynamodb
+from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
+
+WARM_SAMPLES = int(os.environ.get("BENCH_WARM_SAMPLES", "500"))
+CAPACITY_OPERATIONS = (
+    "GetItem PutItem UpdateItem DeleteItem Query Scan BatchGetItem BatchWriteItem TransactWriteItems TransactGetItems"
+).split()
+
+# DESIGN §4: minimum DynamoDB round trips (None: the design states no minimum).
+DESIGN_MINIMUM: dict[str, int | None] = {
+    "create": 1,
+    "create, Idempotency-Key": 1,
+    "get": 1,
+    "update (PATCH)": None,
+    "terminate (DELETE)": None,
+    "append, If-Match": 1,
+    "append, no If-Match": 2,
+    "append batch of 20, If-Match": 1,
+    "history, newest 50": 1,
+    "list namespace": 1,
+    "list by user_id": 2,
+    "list by metadata": 2,
+}
+
+
+class Meter:
+    """Counts calls and sums consumed capacity of the service's client."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.read_units = 0.0
+        self.write_units = 0.0
+
+    def add_capacity_request(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in CAPACITY_OPERATIONS:
+            params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+        consumed = parsed.get("ConsumedCapacity") or []
+        for entry in consumed if isinstance(consumed, list) else [consumed]:
+            read = entry.get("ReadCapacityUnits")
+            write = entry.get("WriteCapacityUnits")
+            total = float(entry.get("CapacityUnits") or 0)
+            if read is None and write is None:  # DynamoDB Local reports only the total
+                if model.name in ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"):
+                    read = total
+                else:
+                    write = total
+            self.read_units += float(read or 0)
+            self.write_units += float(write or 0)
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class Recorder:
+    """`before-send`: in record mode, remember DynamoDB's answers in order; in replay mode,
+    answer from the recording without touching the network."""
+
+    def __init__(self) -> None:
+        self.recording: list[tuple[int, dict[str, str], bytes]] | None = None
+        self.replaying: list[tuple[int, dict[str, str], bytes]] = []
+        self.position = 0
+
+    def before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        if not self.replaying:
+            return None
+        status, headers, body = self.replaying[self.position % len(self.replaying)]
+        self.position += 1
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+    def after_receive(self, response_dict: dict[str, Any] | None, **_: Any) -> None:
+        if self.recording is not None and response_dict is not None:
+            body = response_dict["body"]
+            self.recording.append(
+                (response_dict["status_code"], dict(response_dict["headers"]), body if isinstance(body, bytes) else b"")
+            )
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    event = api_event(
+        method,
+        resource,
+        path_parameters={"session_id": session_id} if session_id else None,
+        authorizer=TENANT,
+        **kwargs,
+    )
+    response = load_function(function).lambda_handler(event, LambdaContext(function))
+    assert response["statusCode"] == 200, response["body"]
+    return json.loads(response["body"])
+
+
+def main() -> None:
+    with dynamodb_local() as endpoint:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        os.environ["TABLE_NAME"] = f"bench-{uuid.uuid4().hex[:6]}"
+        runtime.reset()
+        create_tables(boto3.client("dynamodb", endpoint_url=endpoint), {"SessionsTable": os.environ["TABLE_NAME"]})
+        meter, recorder = Meter(), Recorder()
+        events = dynamodb().meta.events
+        events.register("before-parameter-build.dynamodb", meter.add_capacity_request)
+        events.register("after-call.dynamodb", meter.after_call)
+        events.register_first("before-send.dynamodb", recorder.before_send)
+        events.register("response-received.dynamodb", recorder.after_receive)
+
+        def create(body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+            return call(
+                "create_session", "POST", "/v1/agents/sessions", body=body or {"user_id": "u1"}, headers=headers
+            )
+
+        base = create({"user_id": "bench-user", "agent_id": "a1", "metadata": {"team": "core"}})
+        sid = base["session_id"]
+        for n in range(30):
+            create({"user_id": f"other-{n}", "metadata": {"team": "other"}})
+        state = {"count": 0}
+
+        def append_if_match(batch: int = 1) -> dict[str, Any]:
+            body: dict[str, Any] = (
+                {"messages": [{"content": f"m{i} " + "x" * 200} for i in range(batch)]}
+                if batch > 1
+                else {"content": "hello " + "x" * 200}
+            )
+            result = call(
+                "append_messages",
+                "POST",
+                "/v1/agents/sessions/{session_id}/messages",
+                sid,
+                body=body,
+                headers={"If-Match": f'"{state["count"]}"'},
+            )
+            state["count"] = result["message_count"]
+            return result
+
+        def append_plain() -> dict[str, Any]:
+            result = call(
+                "append_messages", "POST", "/v1/agents/sessions/{session_id}/messages", sid, body={"content": "hi"}
+            )
+            state["count"] = result["message_count"]
+            return result
+
+        patch_value = {"n": 0}
+
+        def update() -> dict[str, Any]:
+            patch_value["n"] += 1
+            return call(
+                "update_session",
+                "PATCH",
+                "/v1/agents/sessions/{session_id}",
+                sid,
+                body={"metadata": {"step": str(patch_value["n"])}},
+            )
+
+        def terminate() -> dict[str, Any]:
+            victim = create()["session_id"]
+            meter.reset()
+            return call("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}", victim)
+
+        operations: dict[str, Callable[[], Any]] = {
+            "create": lambda: create(),
+            "create, Idempotency-Key": lambda: create(headers={"Idempotency-Key": uuid.uuid4().hex}),
+            "get": lambda: call("get_session", "GET", "/v1/agents/sessions/{session_id}", sid),
+            "update (PATCH)": update,
+            "terminate (DELETE)": terminate,
+            "append, If-Match": append_if_match,
+            "append, no If-Match": append_plain,
+            "append batch of 20, If-Match": lambda: append_if_match(20),
+            "history, newest 50": lambda: call(
+                "get_history",
+                "GET",
+                "/v1/agents/sessions/{session_id}/history",
+                sid,
+                query={"order": "desc", "limit": "50"},
+            ),
+            "list namespace": lambda: call("list_sessions", "GET", "/v1/agents/sessions", query={"limit": "20"}),
+            "list by user_id": lambda: call(
+                "list_sessions", "GET", "/v1/agents/sessions", query={"user_id": "bench-user", "limit": "20"}
+            ),
+            "list by metadata": lambda: call(
+                "list_sessions", "GET", "/v1/agents/sessions", query={"metadata.team": "core", "limit": "20"}
+            ),
+        }
+        append_if_match(20)  # a history to read
+
+        print("\nDynamoDB per operation (DynamoDB Local; capacity as DynamoDB reports it)")
+        print(f"{'operation':30} {'calls':>5} {'minimum':>7} {'RCU':>6} {'WCU':>6}  detail")
+        figures: dict[str, dict[str, Any]] = {}
+        for name, action in operations.items():
+            meter.reset()
+            action()
+            minimum = DESIGN_MINIMUM[name]
+            detail = {op: meter.calls.count(op) for op in dict.fromkeys(meter.calls)}
+            figures[name] = {
+                "calls": len(meter.calls),
+                "design_minimum": minimum,
+                "at_minimum": None if minimum is None else len(meter.calls) <= minimum,
+                "read_units": round(meter.read_units, 2),
+                "write_units": round(meter.write_units, 2),
+                "detail": detail,
+            }
+            print(
+                f"{name:30} {len(meter.calls):>5} {minimum if minimum is not None else '-':>7} "
+                f"{meter.read_units:>6.1f} {meter.write_units:>6.1f}  {detail}"
+            )
+
+        print(f"\nWarm handler time with DynamoDB answered from a recording (ms, {WARM_SAMPLES} requests)")
+        print(f"{'operation':30} {'p50':>7} {'p99':>7}")
+        replayable = ["get", "append, If-Match", "history, newest 50", "list namespace", "create"]
+        for name in replayable:
+            recorder.recording = []
+            replay_count = state["count"]
+            operations[name]()
+            assert recorder.recording, name
+            recorder.replaying, recorder.recording, recorder.position = recorder.recording, None, 0
+            times = []
+            for _ in range(WARM_SAMPLES):
+                started = time.perf_counter()
+                operations[name]() if name != "append, If-Match" else _replayed_append(sid, replay_count)
+                times.append((time.perf_counter() - started) * 1000)
+            recorder.replaying = []
+            times.sort()
+            p50, p99 = statistics.median(times), times[int(len(times) * 0.99) - 1]
+            figures[name].update({"warm_p50_ms": round(p50, 3), "warm_p99_ms": round(p99, 3)})
+            print(f"{name:30} {p50:>7.3f} {p99:>7.3f}")
+        write_results("operations", figures)
+
+
+def _replayed_append(session_id: str, expected: int) -> None:
+    """An If-Match append whose transaction is answered from the recording of the one that
+    was accepted at `expected`."""
+    call(
+        "append_messages",
+        "POST",
+        "/v1/agents/sessions/{session_id}/messages",
+        session_id,
+        body={"content": "hello " + "x" * 200},
+        headers={"If-Match": f'"{expected}"'},
+    )
+
+
+if __name__ == "__main__":
+    main()
