@@ -73,6 +73,7 @@ $(BENCH_VENV)/.installed: benchmarks/requirements.txt
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls and capacity, warm overhead, history vs LangChain, gateway; writes benchmarks/results.json and a chart
 	$(PY) benchmarks/bench_coldstart.py
 	$(PY) benchmarks/bench_operations.py
+	$(PY) benchmarks/capacity.py
 	$(PY) benchmarks/bench_messages.py
 	$(PY) benchmarks/bench_gateway.py
 	$(BENCH_VENV)/bin/python benchmarks/chart.py

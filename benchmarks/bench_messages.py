@@ -8,13 +8,14 @@ about time (timings on a shared machine are noisy: compare the ratios of one run
 from __future__ import annotations
 
 # isort: off
-from bench_setup import ROOT  # first: puts the layer and the runtime on the import path
+from bench_setup import ROOT, write_results  # first: puts the layer and the runtime on the import path
 
 # isort: on
 
 import json
 import os
 import statistics
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -116,6 +117,10 @@ def main() -> None:
         print("{:>9} {:>9} {:>6} {:>10} {:>6} {:>12} {:>6}".format(*header))
         base = None
         results = {}
+        for size in SIZES:  # warm-up: the first timed size must not pay for the code paths' first use
+            for _ in range(SAMPLES):
+                history(sessions[size], {"order": "desc", "limit": "50"})
+                history(sessions[size], {"limit": "50", "offset": str(size // 2)})
         for size in SIZES:
             sid = sessions[size]
             state = {"n": history(sid, {"order": "desc", "limit": "1"})["total_messages"]}
@@ -132,10 +137,40 @@ def main() -> None:
             print(
                 f"{size:>9} {a:>9.2f} {a / base[0]:>6.2f} {h:>10.2f} {h / base[1]:>6.2f} {o:>12.2f} {o / base[2]:>6.2f}"
             )
-        out = ROOT / "benchmarks" / "results.json"
-        existing = json.loads(out.read_text()) if out.exists() else {}
-        existing["messages"] = {"calls": dict(rows_calls), "latency": results}
-        out.write_text(json.dumps(existing, indent=2) + "\n")
+        peer = run_peer(endpoint)
+        if peer:
+            print("\nThe peer: LangChain DynamoDBChatMessageHistory, same DynamoDB Local (median ms)")
+            print(f"{'messages':>9} {'append':>9} {'ratio':>6} {'history':>9} {'ratio':>6}  note")
+            first = peer.get(str(SIZES[0])) or {}
+            for size in SIZES:
+                row = peer.get(str(size)) or {}
+                if row.get("append_ms") is None:
+                    print(
+                        f"{size:>9} {'-':>9} {'':>6} {'-':>9} {'':>6}  fails after {row.get('failed_at_messages')} "
+                        f"messages: {row.get('error', '')[:70]}"
+                    )
+                    continue
+                print(
+                    f"{size:>9} {row['append_ms']:>9.2f} {row['append_ms'] / first['append_ms']:>6.2f} "
+                    f"{row['history_ms']:>9.2f} {row['history_ms'] / first['history_ms']:>6.2f}"
+                )
+        write_results("messages", {"calls": dict(rows_calls), "latency": results, "peer_langchain": peer})
+
+
+def run_peer(endpoint: str) -> dict | None:
+    """The peer runs in the benchmark's own environment (make bench installs it)."""
+    python = ROOT / ".venv-bench" / "bin" / "python"
+    if not python.exists():
+        print("\n(.venv-bench missing: `make bench` installs the peer; skipped)")
+        return None
+    output = subprocess.run(
+        [str(python), str(ROOT / "benchmarks" / "peer_langchain.py"), endpoint, *map(str, SIZES)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_ENDPOINT_URL_DYNAMODB": endpoint},
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

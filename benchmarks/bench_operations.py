@@ -31,9 +31,18 @@ from agent_sessions.store.client import dynamodb
 from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
 
 WARM_SAMPLES = int(os.environ.get("BENCH_WARM_SAMPLES", "500"))
-CAPACITY_OPERATIONS = (
-    "GetItem PutItem UpdateItem DeleteItem Query Scan BatchGetItem BatchWriteItem TransactWriteItems TransactGetItems"
-).split()
+CAPACITY_OPERATIONS = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+]
 
 # DESIGN §4: minimum DynamoDB round trips (None: the design states no minimum).
 DESIGN_MINIMUM: dict[str, int | None] = {

@@ -171,6 +171,17 @@ class Stack:
         return text
 
 
+def _function_of(arn: Any) -> str:
+    """The logical id behind an authorizer's FunctionArn: `!GetAtt Fn.Arn`, `!Ref Fn.Alias`
+    (the published alias SnapStart needs) or a plain name."""
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        target = arn["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+    if isinstance(arn, dict) and "Ref" in arn:
+        return str(arn["Ref"]).split(".")[0]
+    return str(arn)
+
+
 def read_stack(
     *,
     table_names: dict[str, str],
@@ -218,7 +229,7 @@ def read_stack(
         if default:
             config = auth["Authorizers"][default]
             function_arn = config["FunctionArn"]
-            function = function_arn["Fn::GetAtt"][0] if isinstance(function_arn, dict) else str(function_arn)
+            function = _function_of(function_arn)
             identity = config.get("Identity") or {}
             stack.authorizer = AuthorizerConfig(
                 function=function,

@@ -11,12 +11,16 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from agent_sessions.settings import get_settings
+from agent_sessions.snapstart import prepare_snapshot
 
 if TYPE_CHECKING:
     from agent_sessions.service.changes import SessionChanges
     from agent_sessions.service.expiry import ExpiryJob
     from agent_sessions.service.messages import MessageService
     from agent_sessions.service.sessions import SessionService
+
+
+prepare_snapshot()
 
 
 @lru_cache(maxsize=1)

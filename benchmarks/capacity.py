@@ -1,0 +1,275 @@
+"""Capacity and cost per operation, and the design's limits at scale, from the items the
+real service writes (on moto, in-process): each DynamoDB call of an operation is recorded
+with botocore's event hooks, its items sized with DynamoDB's rules, and priced as DynamoDB
+bills them (a transactional write 2 WRU per KB per item, a strongly consistent read 1 RRU
+per 4 KB, a Query by the total size it reads). Then a small simulation of one hot session
+and one hot namespace against the 1,000 WCU/s a partition accepts.
+
+Prints tables; writes benchmarks/results.json ("capacity"). docs/capacity.md explains it.
+"""
+
+from __future__ import annotations
+
+# isort: off
+from bench_setup import write_results
+
+# isort: on
+
+import json
+import math
+import os
+import random
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from agent_sessions import runtime
+from agent_sessions.store.client import dynamodb
+from support import TENANT, LambdaContext, api_event, create_tables, load_function
+
+# us-east-1 on-demand list prices (USD).
+PRICE = {
+    "api_gateway_rest_per_million": 3.50,
+    "lambda_requests_per_million": 0.20,
+    "lambda_arm64_gb_second": 0.0000133334,
+    "dynamodb_write_request_unit_per_million": 0.625,
+    "dynamodb_read_request_unit_per_million": 0.125,
+}
+MEMORY_GB = 1.0  # template.yaml Globals MemorySize 1024
+BILLED_MS = 10  # a warm request's billed duration (bench_operations: 2-7 ms handler + DynamoDB round trips)
+PARTITION_WCU = 1000
+PARTITION_RCU = 3000
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind in ("S",):
+        return len(inner.encode())
+    if kind == "N":
+        digits = len(str(Decimal(inner)).replace("-", "").replace(".", "").lstrip("0")) or 1
+        return 1 + math.ceil(digits / 2)
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + attribute_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(str(v).encode()) for v in inner)
+    raise ValueError(kind)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+class Ledger:
+    """Request units per call, from the items each call writes or reads."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.units: dict[str, float] = defaultdict(float)
+        self.calls: list[str] = []
+
+    def before_call(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """`before-parameter-build`: the API parameters, before serialisation."""
+        context["api_params"] = params
+        self.calls.append(model.name)
+        if model.name == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                ((kind, body),) = action.items()
+                if kind == "Put":
+                    size = item_size(body["Item"])
+                elif kind in ("Update", "Delete", "ConditionCheck"):
+                    found = self.table.get_item(TableName=body["TableName"], Key=body["Key"]).get("Item")
+                    size = max(item_size(found) if found else 0, 1)
+                self.units["WRU"] += 2 * math.ceil(size / 1024)
+
+    def after_call(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        params = context.get("api_params") or {}
+        if model.name == "GetItem" and parsed.get("Item"):
+            self.units["RRU"] += math.ceil(item_size(parsed["Item"]) / 4096) * (
+                1 if params.get("ConsistentRead") else 0.5
+            )
+        elif model.name == "GetItem":
+            self.units["RRU"] += 1 if params.get("ConsistentRead") else 0.5
+        elif model.name == "Query":
+            size = sum(item_size(item) for item in parsed.get("Items", []))
+            self.units["RRU"] += max(1, math.ceil(size / 4096)) * (1 if params.get("ConsistentRead") else 0.5)
+        elif model.name == "BatchGetItem":
+            for items in parsed.get("Responses", {}).values():
+                self.units["RRU"] += sum(math.ceil(item_size(item) / 4096) * 0.5 for item in items)
+        elif model.name in ("UpdateItem", "PutItem", "DeleteItem"):
+            key = params.get("Key") or {k: params["Item"][k] for k in ("PK", "SK")}
+            found = self.table.get_item(TableName=params["TableName"], Key=key).get("Item")
+            self.units["WRU"] += math.ceil(max(item_size(found) if found else 1, 1) / 1024)
+
+    def take(self) -> dict[str, Any]:
+        figures = {"calls": len(self.calls), "RRU": self.units["RRU"], "WRU": self.units["WRU"]}
+        self.units = defaultdict(float)
+        self.calls = []
+        return figures
+
+
+def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    event = api_event(
+        method,
+        resource,
+        path_parameters={"session_id": session_id} if session_id else None,
+        authorizer=TENANT,
+        **kwargs,
+    )
+    response = load_function(function).lambda_handler(event, LambdaContext(function))
+    assert response["statusCode"] == 200, response["body"]
+    return json.loads(response["body"])
+
+
+def measure() -> dict[str, dict[str, Any]]:
+    with mock_aws():
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        os.environ["TABLE_NAME"] = f"capacity-{uuid.uuid4().hex[:6]}"
+        runtime.reset()
+        raw = boto3.client("dynamodb")
+        create_tables(raw, {"SessionsTable": os.environ["TABLE_NAME"]})
+        ledger = Ledger(raw)
+        events = dynamodb().meta.events
+        events.register("before-parameter-build.dynamodb", ledger.before_call)
+        events.register("after-call.dynamodb", ledger.after_call)
+
+        body = {"user_id": "user-1", "agent_id": "agent-1", "metadata": {"team": "core", "channel": "web"}}
+        sid = call("create_session", "POST", "/v1/agents/sessions", body=body)["session_id"]
+        for n in range(25):
+            call("create_session", "POST", "/v1/agents/sessions", body={"user_id": f"u{n}"})
+        message = {"role": "user", "content": "x" * 500}
+        count = call(
+            "append_messages",
+            "POST",
+            "/v1/agents/sessions/{session_id}/messages",
+            sid,
+            body={"messages": [message] * 50},
+        )["message_count"]
+        ledger.take()
+        ops = {
+            "create (user, agent, 2 metadata pairs)": lambda: call(
+                "create_session", "POST", "/v1/agents/sessions", body=body
+            ),
+            "get": lambda: call("get_session", "GET", "/v1/agents/sessions/{session_id}", sid),
+            "update (PATCH metadata)": lambda: call(
+                "update_session", "PATCH", "/v1/agents/sessions/{session_id}", sid, body={"summary": "s"}
+            ),
+            "append 1 message (500 chars), If-Match": lambda: call(
+                "append_messages",
+                "POST",
+                "/v1/agents/sessions/{session_id}/messages",
+                sid,
+                body=message,
+                headers={"If-Match": f'"{count}"'},
+            ),
+            "append 1 message, no If-Match": lambda: call(
+                "append_messages", "POST", "/v1/agents/sessions/{session_id}/messages", sid, body=message
+            ),
+            "history, 50 newest": lambda: call(
+                "get_history",
+                "GET",
+                "/v1/agents/sessions/{session_id}/history",
+                sid,
+                query={"order": "desc", "limit": "50"},
+            ),
+            "list namespace, 20": lambda: call("list_sessions", "GET", "/v1/agents/sessions", query={"limit": "20"}),
+            "list by user_id": lambda: call("list_sessions", "GET", "/v1/agents/sessions", query={"user_id": "user-1"}),
+            "terminate": lambda: call("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}", sid),
+        }
+        figures = {}
+        for name, action in ops.items():
+            action()
+            figures[name] = ledger.take()
+        runtime.reset()
+        return figures
+
+
+def priced(units: dict[str, Any]) -> float:
+    dynamo = (
+        units["WRU"] * PRICE["dynamodb_write_request_unit_per_million"]
+        + units["RRU"] * PRICE["dynamodb_read_request_unit_per_million"]
+    )
+    lam = (
+        PRICE["lambda_requests_per_million"]
+        + 1_000_000 * MEMORY_GB * BILLED_MS / 1000 * PRICE["lambda_arm64_gb_second"]
+    )
+    return round(PRICE["api_gateway_rest_per_million"] + lam + dynamo, 2)
+
+
+def simulate_hot_session(append_wru: float, seconds: int = 60, seed: int = 1) -> dict[str, Any]:
+    """Appends arriving at a Poisson rate on one session: the partition accepts PARTITION_WCU
+    write units per second; past it DynamoDB throttles (the API's 429 with Retry-After)."""
+    rng = random.Random(seed)
+    capacity_rate = PARTITION_WCU / append_wru
+    rows = []
+    for offered in (50, 100, 200, 250, 300, 400):
+        accepted = throttled = 0
+        for _ in range(seconds):
+            arrivals = sum(1 for _ in range(offered * 4) if rng.random() < 0.25)  # ~Poisson(offered)
+            ok = min(arrivals, int(capacity_rate))
+            accepted += ok
+            throttled += arrivals - ok
+        rows.append(
+            {
+                "offered_per_s": offered,
+                "accepted_per_s": round(accepted / seconds, 1),
+                "throttled_share": round(throttled / max(1, accepted + throttled), 3),
+            }
+        )
+    return {"max_appends_per_s": round(capacity_rate, 1), "rows": rows}
+
+
+def main() -> None:
+    figures = measure()
+    print("\nPer operation (request units from the items written and read; on-demand price)")
+    print(f"{'operation':42} {'calls':>5} {'RRU':>5} {'WRU':>5} {'$/million requests':>19}")
+    for name, units in figures.items():
+        units["usd_per_million_requests"] = priced(units)
+        print(
+            f"{name:42} {units['calls']:>5} {units['RRU']:>5.1f} {units['WRU']:>5.0f} "
+            f"{units['usd_per_million_requests']:>19.2f}"
+        )
+    append_wru = figures["append 1 message (500 chars), If-Match"]["WRU"]
+    create_wru = figures["create (user, agent, 2 metadata pairs)"]["WRU"]
+    hot = simulate_hot_session(append_wru)
+    print(
+        f"\nOne session's partition: {PARTITION_WCU} WCU/s / {append_wru:.0f} WRU per append = "
+        f"{hot['max_appends_per_s']} appends/s at most"
+    )
+    for row in hot["rows"]:
+        print(
+            f"  offered {row['offered_per_s']:>4}/s  accepted {row['accepted_per_s']:>6}/s  "
+            f"throttled {row['throttled_share']:.1%}"
+        )
+    # A namespace's creates all write its counter item (one partition) and its GSI1 partition.
+    counter_writes_per_create = 2  # transactional: 2 WRU for the (small) counter item
+    namespace_limit = PARTITION_WCU / counter_writes_per_create
+    print(
+        f"\nOne namespace: every create updates the namespace counter item: {PARTITION_WCU} / "
+        f"{counter_writes_per_create} = {namespace_limit:.0f} creates/s; GSI1 partition NS#<ns>: "
+        f"{PARTITION_WCU} WCU/s of index writes"
+    )
+    write_results(
+        "capacity",
+        {
+            "operations": figures,
+            "prices_usd": PRICE,
+            "billed_ms": BILLED_MS,
+            "hot_session": hot,
+            "namespace_creates_per_s": namespace_limit,
+            "create_wru": create_wru,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The peer: LangChain's DynamoDBChatMessageHistory on the same DynamoDB Local, run in the
+benchmark's own environment (.venv-bench). Prints one JSON document: per history length,
+the median latency of one append (`add_message`) and of reading the history (`messages`),
+or where it stopped working. Its design keeps a session's whole history in one item, so
+every append rewrites the item and DynamoDB's 400 KB item limit ends the session.
+
+Usage: peer_langchain.py <dynamodb endpoint> <sizes...>
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import uuid
+
+import boto3
+from langchain_community.chat_message_histories import DynamoDBChatMessageHistory
+from langchain_core.messages import AIMessage, HumanMessage
+
+SAMPLES = 15
+CONTENT = "x" * 200  # the same message body as this project's benchmark
+
+
+def main() -> None:
+    endpoint, sizes = sys.argv[1], [int(size) for size in sys.argv[2:]]
+    client = boto3.client("dynamodb", endpoint_url=endpoint)
+    table = f"langchain-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "SessionId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "SessionId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    results: dict[str, object] = {}
+    for size in sizes:
+        history = DynamoDBChatMessageHistory(table_name=table, session_id=f"s{size}", endpoint_url=endpoint)
+        stored = 0
+        failure = None
+        started = time.perf_counter()
+        while stored < size and failure is None:
+            message = HumanMessage(content=f"{stored} {CONTENT}") if stored % 2 else AIMessage(content=CONTENT)
+            try:
+                history.add_message(message)
+                stored += 1
+            except Exception as error:  # the peer's own failure is the figure
+                failure = f"{type(error).__name__}: {str(error)[:160]}"
+        fill_seconds = time.perf_counter() - started
+        if failure is not None:
+            results[str(size)] = {
+                "failed_at_messages": stored,
+                "error": failure,
+                "fill_seconds": round(fill_seconds, 1),
+            }
+            print(f"peer: {size} messages: failed after {stored}: {failure}", file=sys.stderr)
+            continue
+        appends = []
+        for n in range(SAMPLES):
+            begin = time.perf_counter()
+            try:
+                history.add_message(HumanMessage(content=f"bench {n} {CONTENT}"))
+            except Exception as error:
+                failure = f"{type(error).__name__}: {str(error)[:160]}"
+                break
+            appends.append((time.perf_counter() - begin) * 1000)
+        reads = []
+        for _ in range(SAMPLES):
+            begin = time.perf_counter()
+            assert len(history.messages) >= size
+            reads.append((time.perf_counter() - begin) * 1000)
+        results[str(size)] = {
+            "append_ms": statistics.median(appends) if appends else None,
+            "history_ms": statistics.median(reads),
+            "fill_seconds": round(fill_seconds, 1),
+            **({"failed_at_messages": size + len(appends), "error": failure} if failure else {}),
+        }
+        print(f"peer: {size} messages: {results[str(size)]}", file=sys.stderr)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
