@@ -8,7 +8,7 @@ about time (timings on a shared machine are noisy: compare the ratios of one run
 from __future__ import annotations
 
 # isort: off
-from bench_setup import ROOT, write_results  # first: puts the layer and the runtime on the import path
+from bench_setup import ROOT, call, write_results  # first: puts the layer and the runtime on the import path
 
 # isort: on
 
@@ -24,23 +24,10 @@ import boto3
 
 from agent_sessions import runtime
 from agent_sessions.store.client import dynamodb
-from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
+from support import create_tables, dynamodb_local
 
 SIZES = (10, 1_000, 10_000)
 SAMPLES = 30
-
-
-def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs):
-    event = api_event(
-        method,
-        resource,
-        path_parameters={"session_id": session_id} if session_id else None,
-        authorizer=TENANT,
-        **kwargs,
-    )
-    response = load_function(function).lambda_handler(event, LambdaContext(function))
-    assert response["statusCode"] == 200, response["body"]
-    return json.loads(response["body"])
 
 
 def create() -> str:

@@ -11,11 +11,10 @@ benchmarks/results.json ("operations").
 from __future__ import annotations
 
 # isort: off
-from bench_setup import write_results
+from bench_setup import call, write_results
 
 # isort: on
 
-import json
 import os
 import statistics
 import time
@@ -28,7 +27,7 @@ from botocore.awsrequest import AWSResponse
 
 from agent_sessions import runtime
 from agent_sessions.store.client import dynamodb
-from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
+from support import create_tables, dynamodb_local
 
 WARM_SAMPLES = int(os.environ.get("BENCH_WARM_SAMPLES", "500"))
 CAPACITY_OPERATIONS = [
@@ -122,19 +121,6 @@ class _Raw:
 
     def stream(self, **_: Any) -> Any:
         yield self._body
-
-
-def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    event = api_event(
-        method,
-        resource,
-        path_parameters={"session_id": session_id} if session_id else None,
-        authorizer=TENANT,
-        **kwargs,
-    )
-    response = load_function(function).lambda_handler(event, LambdaContext(function))
-    assert response["statusCode"] == 200, response["body"]
-    return json.loads(response["body"])
 
 
 def main() -> None:

@@ -28,3 +28,22 @@ def write_results(section: str, figures: object) -> None:
     existing = json.loads(out.read_text()) if out.exists() else {}
     existing[section] = figures
     out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: object) -> dict:
+    """One request to a function's handler, as API Gateway sends it for the test tenant;
+    the decoded body of its 200 (anything else stops the benchmark)."""
+    import json
+
+    from support import TENANT, LambdaContext, api_event, load_function
+
+    event = api_event(
+        method,
+        resource,
+        path_parameters={"session_id": session_id} if session_id else None,
+        authorizer=TENANT,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    response = load_function(function).lambda_handler(event, LambdaContext(function))
+    assert response["statusCode"] == 200, response["body"]
+    return dict(json.loads(response["body"]))

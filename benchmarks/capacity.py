@@ -11,11 +11,10 @@ Prints tables; writes benchmarks/results.json ("capacity"). docs/capacity.md exp
 from __future__ import annotations
 
 # isort: off
-from bench_setup import write_results
+from bench_setup import call, write_results
 
 # isort: on
 
-import json
 import math
 import os
 import random
@@ -29,7 +28,7 @@ from moto import mock_aws
 
 from agent_sessions import runtime
 from agent_sessions.store.client import dynamodb
-from support import TENANT, LambdaContext, api_event, create_tables, load_function
+from support import create_tables
 
 # us-east-1 on-demand list prices (USD).
 PRICE = {
@@ -115,19 +114,6 @@ class Ledger:
         self.units = defaultdict(float)
         self.calls = []
         return figures
-
-
-def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    event = api_event(
-        method,
-        resource,
-        path_parameters={"session_id": session_id} if session_id else None,
-        authorizer=TENANT,
-        **kwargs,
-    )
-    response = load_function(function).lambda_handler(event, LambdaContext(function))
-    assert response["statusCode"] == 200, response["body"]
-    return json.loads(response["body"])
 
 
 def measure() -> dict[str, dict[str, Any]]:
