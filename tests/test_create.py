@@ -9,6 +9,7 @@ import pytest
 
 from agent_sessions import clock
 from agent_sessions.store import keys
+from agent_sessions.store.sizing import item_size
 from conftest import scan_all
 from support import OTHER_TENANT, body_of, header_of
 
@@ -90,17 +91,30 @@ def test_full_session_is_stored_with_lookups_and_counters(api, table, frozen_clo
     pk = keys.session_pk("ns_test", session["session_id"])
     by_sk = {item["SK"]["S"]: item for item in items if item["PK"]["S"] == pk}
     stored = by_sk.pop("SESSION")
-    assert stored["GSI1PK"]["S"] == "NS#ns_test"
+    shard = keys.list_shard(session["session_id"])
+    assert stored["GSI1PK"]["S"] == f"NS#ns_test#S{shard}"
+    assert stored["GSI2PK"]["S"] == f"NS#ns_test#S{shard}"
     assert stored["GSI1SK"]["S"] == f"{session['created_at']}#{session['session_id']}"
     assert stored["GSI2SK"]["S"] == f"{session['last_activity_at']}#{session['session_id']}"
-    assert json.loads(stored["agent_config"]["S"]) == FULL["agent_config"]
     assert int(stored["ttl"]["N"]) == -(-(frozen_clock.now + 600_000) // 1000)
-    # one lookup item per user_id, agent_id and metadata pair, all in the session's partition
+    assert int(stored["layout"]["N"]) == keys.LAYOUT_VERSION
+    # The head holds none of the body's fields: an append rewrites only the head.
+    assert not {"situation", "summary", "agent_config", "user_memory", "metadata"} & set(stored)
+    assert item_size(stored) <= 1024  # one write unit (two in a transaction) per append
+    body = by_sk.pop("SESSION#BODY")
+    assert json.loads(body["agent_config"]["S"]) == FULL["agent_config"]
+    assert json.loads(body["metadata"]["S"]) == FULL["metadata"]
+    assert body["situation"]["S"] == FULL["situation"]
+    assert "ttl" not in body and "GSI1PK" not in body  # no index entry, removed by the cascade
+    # one lookup item per user_id, agent_id and metadata pair, all in the session's partition,
+    # each in the session's shard of its lookup partition
     assert len(by_sk) == 2 + len(FULL["metadata"])
     assert all(sk.startswith("IDX#") for sk in by_sk)
-    counters = {item["GSI1PK"]["S"]: int(item["n"]["N"]) for item in items if item["kind"]["S"] == "counter"}
-    assert counters["NS#ns_test"] == 1
+    assert all(item["GSI1PK"]["S"].endswith(f"#S{shard}") for item in by_sk.values())
+    counters = {item["PK"]["S"]: int(item["n"]["N"]) for item in items if item["kind"]["S"] == "counter"}
+    assert counters[f"NS#ns_test#COUNT#S{shard}"] == 1
     assert len(counters) == 1 + 2 + len(FULL["metadata"])
+    assert all(pk.endswith(f"#COUNT#S{shard}") for pk in counters)
     assert set(counters.values()) == {1}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent_sessions import clock
 from agent_sessions.runtime import expiry_job, session_service
-from agent_sessions.store.keys import due_shard
+from agent_sessions.store.keys import DUE_SHARDS, due_shard
 from conftest import scan_all
 from support import LambdaContext, load_function
 
@@ -24,7 +24,7 @@ def run_job(remaining_ms: int = 60_000) -> dict[str, Any]:
 
 
 def stored_session(table: Any, session_id: str) -> dict[str, Any] | None:
-    items = [i for i in scan_all(table) if i["SK"]["S"] == "SESSION" and i["session_id"]["S"] == session_id]
+    items = [i for i in scan_all(table) if i["SK"]["S"] == "SESSION" and i["PK"]["S"].endswith(f"#SES#{session_id}")]
     return items[0] if items else None
 
 
@@ -88,25 +88,28 @@ def test_a_concurrent_change_is_never_overwritten(api: Any, table: Any, frozen_c
     frozen_clock.advance(IDLE + 1)
     store = session_service().store
     entry = store.query_due(due_shard(session["session_id"]), clock.now_ms()).items[0]
+    seen = store.batch_get([{"PK": entry["PK"], "SK": entry["SK"]}])[(entry["PK"]["S"], "SESSION")]
     api.call("append", session_id=session["session_id"], body={"messages": [{"role": "user", "content": "x"}]})
-    assert store.mark_idle("ns_test", session["session_id"], entry, clock.now_ms() + 10_000) is False
+    assert store.mark_idle("ns_test", session["session_id"], seen, clock.now_ms() + 10_000) is False
     assert stored_session(table, session["session_id"])["status"]["S"] == "active"
 
 
 def test_reads_are_proportional_to_due_sessions(api: Any, table: Any, frozen_clock: Any, calls: Any) -> None:
-    for _ in range(30):
-        api.created({"ttl_seconds": 86400})
+    idle = [api.created({"ttl_seconds": 86400})["session_id"] for _ in range(30)]
     frozen_clock.advance(IDLE + 1)
     due = [api.created({"ttl_seconds": 60})["session_id"] for _ in range(3)]
     frozen_clock.advance(61)
     calls.reset()
     report = run_job()
     assert report["expired"] == 3
-    # 8 shard queries, then per ended session: 1 GetItem, 1 transaction, 1 partition query
-    # (+ its batch delete). The 30 idle sessions are due too (idle) and cost 1 UpdateItem each.
-    assert calls.calls["Query"] == 8 + 3
+    # 16 shard queries; per shard page holding sessions that have not ended, 1 batch get of
+    # their heads (the due index projects nothing an append changes); per ended session:
+    # 1 Query (head and body), 1 transaction, 1 partition query (+ its batch delete). The 30
+    # idle sessions are due too (idle) and cost 1 UpdateItem each.
+    assert calls.calls["Query"] == DUE_SHARDS + 3 + 3
+    assert calls.calls["BatchGetItem"] == len({due_shard(sid) for sid in idle})
     assert calls.calls["Scan"] == 0
-    assert calls.calls["GetItem"] == 3
+    assert calls.calls["GetItem"] == 0
     assert calls.calls["UpdateItem"] == 30
     assert report["idled"] == 30
     assert all(stored_session(table, sid) is None for sid in due)
@@ -133,3 +136,46 @@ def test_metrics_are_emitted(api: Any, frozen_clock: Any, capsys: Any) -> None:
     run_job()
     out = capsys.readouterr().out
     assert '"SessionsExpired"' in out and os.environ["POWERTOOLS_METRICS_NAMESPACE"] in out
+
+
+def due_entry(table: Any, session_id: str) -> str:
+    return stored_session(table, session_id)["DUESK"]["S"]
+
+
+def test_an_append_leaves_the_due_index_alone_and_the_job_reschedules(api: Any, table: Any, frozen_clock: Any) -> None:
+    """An append only moves the idle time later: the early due entry stays (no write to the
+    due index), and the job, meeting it, moves it to the real deadline without idling."""
+    session = api.created({})
+    before = due_entry(table, session["session_id"])
+    frozen_clock.advance(IDLE - 100)
+    api.call("append", session_id=session["session_id"], body={"role": "user", "content": "still here"})
+    assert due_entry(table, session["session_id"]) == before
+    frozen_clock.advance(101)  # the first idle time has passed, the real one has not
+    report = run_job()
+    assert (report["idled"], report["rescheduled"]) == (0, 1)
+    assert stored_session(table, session["session_id"])["status"]["S"] == "active"
+    frozen_clock.advance(IDLE - 102)  # 1 s before the real idle time
+    assert run_job()["idled"] == 0
+    frozen_clock.advance(2)
+    assert run_job()["idled"] == 1
+
+
+def test_waking_an_idle_session_moves_its_due_entry_even_with_if_match(api: Any, table: Any, frozen_clock: Any) -> None:
+    """The job wrote idle (due entry: the session's end). An append with If-Match does not read
+    first; its condition expects `active`, fails, and the retry writes the new idle time."""
+    session = api.created({})
+    frozen_clock.advance(IDLE + 1)
+    assert run_job()["idled"] == 1
+    end_entry = due_entry(table, session["session_id"])
+    response = api.call(
+        "append",
+        session_id=session["session_id"],
+        body={"role": "user", "content": "back"},
+        headers={"If-Match": '"0"'},
+    )
+    assert response["statusCode"] == 200, response["body"]
+    woken = due_entry(table, session["session_id"])
+    assert woken < end_entry
+    assert int(woken.split("#", 1)[0]) == clock.now_ms() + IDLE * 1000
+    frozen_clock.advance(IDLE + 1)
+    assert run_job()["idled"] == 1

@@ -12,7 +12,7 @@ def test_get_returns_the_session_with_its_etag_in_one_call(api, calls):
     assert response["statusCode"] == 200
     assert body_of(response) == created
     assert header_of(response, "ETag") == '"1"'
-    assert calls.calls == {"GetItem": 1}
+    assert calls.calls == {"Query": 1}  # the head and the body, adjacent in the session's partition
 
 
 def test_unknown_session_is_404_with_the_envelope(api):

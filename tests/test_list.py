@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from agent_sessions.store import keys
 from support import OTHER_TENANT, body_of
 
 
@@ -33,13 +35,17 @@ def population(api, frozen_clock):
     return make_sessions(api, frozen_clock, specs)
 
 
-def test_namespace_list_is_newest_first_with_exact_total_in_one_call(api, population, calls):
+SHARD_QUERIES = keys.LIST_SHARDS  # one Query per shard, all in parallel: one round trip
+
+
+def test_namespace_list_is_newest_first_with_exact_total_in_two_round_trips(api, population, calls):
     calls.reset()
     page = body_of(api.call("list", body={}))
     assert ids(page) == [s["session_id"] for s in reversed(population)]
     assert page["total"] == 5
     assert page["pagination"] == {"limit": 50, "next_cursor": None, "has_more": False}
-    assert calls.calls == {"Query": 1}
+    # the shards in parallel, then the heads, bodies and the 16 counter shards in one batch get
+    assert calls.calls == {"Query": SHARD_QUERIES, "BatchGetItem": 1}
     assert page["results"][0] == population[-1]
 
 
@@ -55,7 +61,9 @@ def test_cursor_pages_through_everything_once(api, population, calls):
         calls.reset()
         body = {"limit": 2} | ({"cursor": cursor} if cursor else {})
         page = body_of(api.call("list", body=body))
-        assert calls.calls == {"Query": 1}
+        # a later page skips the shards the cursor says were read to their end
+        assert calls.calls["BatchGetItem"] == 1 and 1 <= calls.calls["Query"] <= SHARD_QUERIES
+        assert set(calls.calls) == {"Query", "BatchGetItem"}
         assert page["total"] == 5
         seen += ids(page)
         pages += 1
@@ -72,19 +80,26 @@ def test_lookup_by_user_is_two_calls_with_exact_total(api, population, calls):
     page = body_of(api.call("list", body={"filters": {"user_id": "alice"}}))
     assert ids(page) == [population[4]["session_id"], population[2]["session_id"], population[0]["session_id"]]
     assert page["total"] == 3
-    assert calls.calls == {"Query": 1, "BatchGetItem": 1}
+    assert calls.calls == {"Query": SHARD_QUERIES, "BatchGetItem": 1}
 
 
 def test_lookup_reads_only_matching_sessions_whatever_the_namespace_size(api, frozen_clock, table, calls):
     make_sessions(api, frozen_clock, [{"user_id": f"crowd-{i}"} for i in range(60)])
     target = api.created({"user_id": "needle"})
     consumed = []
-    table.meta.events.register("after-call.dynamodb", lambda parsed, **_: consumed.append(parsed.get("Count")))
+    table.meta.events.register(
+        "after-call.dynamodb",
+        lambda parsed, **_: consumed.append(
+            parsed.get("Count", len(parsed.get("Responses", {}).get(os.environ["TABLE_NAME"], [])))
+        ),
+    )
     calls.reset()
     page = body_of(api.call("list", body={"filters": {"user_id": "needle"}}))
     assert ids(page) == [target["session_id"]] and page["total"] == 1
-    assert calls.calls == {"Query": 1, "BatchGetItem": 1}
-    assert consumed[0] == 2  # the lookup item and the partition's counter, nothing else
+    assert calls.calls == {"Query": SHARD_QUERIES, "BatchGetItem": 1}
+    # the shards hold one lookup item in all; the batch get reads its head, body and counter shard
+    assert sum(consumed[:SHARD_QUERIES]) == 1
+    assert consumed[SHARD_QUERIES] == 3
 
 
 def test_agent_and_single_metadata_lookups(api, population):

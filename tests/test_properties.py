@@ -151,7 +151,10 @@ def test_stored_item_round_trips(
         expires_ms=created + 1000,
         terminated_ms=created if terminated else None,
     )
-    assert SessionItem.from_item(item.to_item(604800, 1800)) == item
+    # the head and the body together are the session; the head alone is everything but the body
+    assert SessionItem.from_item(item.to_item(604800, 1800), item.body_item()) == item
+    head_only = SessionItem.from_item(item.to_item(604800, 1800))
+    assert head_only == item.model_copy(update={"agent_config": {}, "user_memory": None, "metadata": {}})
     session = item.to_session(created, 1800)
     assert session.metadata == metadata
     assert session.stats.total_messages == counts[0]

@@ -47,10 +47,22 @@ def test_table_has_the_contract_layout():
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
+def test_indexes_project_nothing_an_append_changes():
+    """An append updates the head's counters, status, version and activity: no index may
+    project those, or every append would rewrite an index entry (DESIGN §4, scale)."""
+    table = load_template()["Resources"]["SessionsTable"]["Properties"]
+    projections = {index["IndexName"]: index["Projection"] for index in table["GlobalSecondaryIndexes"]}
+    for name in ("GSI1", "GSI2", "GSI3"):
+        assert projections[name] == {"ProjectionType": "KEYS_ONLY"}
+    assert projections["DueIndex"]["ProjectionType"] == "INCLUDE"
+    appended = {"status", "version", "last_activity_ms", "message_count", "updated_ms", "total_tokens"}
+    assert not appended & set(projections["DueIndex"]["NonKeyAttributes"])
+
+
 def test_each_function_gets_only_the_dynamodb_actions_it_uses():
     resources = load_template()["Resources"]
     expected = {
-        "GetSessionFunction": {"dynamodb:GetItem"},
+        "GetSessionFunction": {"dynamodb:Query"},  # head and body: one Query of the session's partition
         "CreateSessionFunction": {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",

@@ -31,9 +31,17 @@ class LookupEntry(BaseModel):
         return keys.lookup_partition(namespace_id, self.field, self.value, self.key)
 
 
+# What only create and PATCH write: the session's cold part, kept in its own item so that an
+# append rewrites a head of a few hundred bytes whatever the session's configuration holds.
+BODY_FIELDS = ("situation", "summary", "agent_config", "user_memory", "metadata")
+_JSON_FIELDS = ("agent_config", "metadata", "user_memory", "quotas")
+
+
 class SessionItem(BaseModel):
-    """The stored session. Free-form objects are kept as canonical JSON text: exact numbers,
-    no Decimal conversions and no nesting limit of DynamoDB maps."""
+    """The stored session, kept as two items of its partition: the head (`SESSION`: identity,
+    status, counters, times, quotas and every index key; what appends update) and the body
+    (`SESSION#BODY`: BODY_FIELDS). Free-form objects are kept as canonical JSON text: exact
+    numbers, no Decimal conversions and no nesting limit of DynamoDB maps."""
 
     namespace_id: str
     session_id: str
@@ -63,6 +71,8 @@ class SessionItem(BaseModel):
     first_user_seq: int | None = None  # seq of the first user message: names the session
     rate_window: int | None = None  # the minute (epoch // 60) the rate counter belongs to
     rate_left: int | None = None  # messages still allowed in that minute
+    # 2: head and body items, sharded index keys; 1: one item (before migrate-layout).
+    layout: int = keys.LAYOUT_VERSION
 
     # --- derived rules -------------------------------------------------------------------
 
@@ -135,10 +145,23 @@ class SessionItem(BaseModel):
     def key(self) -> Item:
         return {"PK": {"S": keys.session_pk(self.namespace_id, self.session_id)}, "SK": {"S": keys.SESSION_SK}}
 
+    def body_key(self) -> Item:
+        return {"PK": {"S": keys.session_pk(self.namespace_id, self.session_id)}, "SK": {"S": keys.BODY_SK}}
+
+    def shard(self) -> int:
+        return keys.list_shard(self.session_id)
+
     def to_item(self, terminated_retention_seconds: int, idle_after_seconds: int) -> Item:
+        """The head item: everything but BODY_FIELDS, with every index key."""
         visible_until = self.visible_until_ms(terminated_retention_seconds)
         due = self.next_due_ms(idle_after_seconds, terminated_retention_seconds)
-        namespace = keys.namespace_partition(self.namespace_id)
+        shard = self.shard()
+        namespace = keys.sharded(keys.namespace_partition(self.namespace_id), shard)
+        user_partition = (
+            keys.sharded(keys.lookup_partition(self.namespace_id, "user_id", self.user_id), shard)
+            if self.user_id
+            else None
+        )
         values: dict[str, Any] = {
             "PK": keys.session_pk(self.namespace_id, self.session_id),
             "SK": keys.SESSION_SK,
@@ -147,18 +170,17 @@ class SessionItem(BaseModel):
             "GSI1SK": keys.time_sort_key(clock.to_iso(self.created_ms), self.session_id),
             "GSI2PK": namespace,
             "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
-            "GSI3PK": keys.lookup_partition(self.namespace_id, "user_id", self.user_id) if self.user_id else None,
+            "GSI3PK": user_partition,
             "DUEPK": keys.due_pk(keys.due_shard(self.session_id)),
             "DUESK": keys.due_sk(due, self.namespace_id, self.session_id),
             "visible_until_ms": visible_until,
             # DynamoDB's TTL works in whole seconds and deletes later; readers use visible_until_ms.
             "ttl": -(-visible_until // 1000),
         }
-        for name, value in self.model_dump(exclude={"agent_config", "user_memory", "metadata", "quotas"}).items():
+        # namespace_id and session_id are in PK: not repeated, so the head stays under 1 KB.
+        for name, value in self.model_dump(exclude={*BODY_FIELDS, "quotas", "namespace_id", "session_id"}).items():
             values[name] = value
-        values["agent_config"] = canonical_json(self.agent_config)
-        values["metadata"] = canonical_json(self.metadata)
-        values["user_memory"] = canonical_json(self.user_memory) if self.user_memory is not None else None
+        values["layout"] = keys.LAYOUT_VERSION
         values["quotas"] = self.quotas.model_dump_json(exclude_none=True) if self.quotas is not None else None
         quotas = self.quotas or Quotas()
         # What an append's condition compares against (see store/messages.py).
@@ -176,14 +198,48 @@ class SessionItem(BaseModel):
             item["session_name"] = {"NULL": True}
         return item
 
+    def body_item(self) -> Item:
+        """The body item: BODY_FIELDS only. It has no TTL of its own: the removal of the head
+        (TTL, purge, the expiry job) cascades to it as to the messages."""
+        values: dict[str, Any] = {
+            "PK": keys.session_pk(self.namespace_id, self.session_id),
+            "SK": keys.BODY_SK,
+            "kind": "body",
+            "situation": self.situation,
+            "summary": self.summary,
+            "agent_config": canonical_json(self.agent_config),
+            "metadata": canonical_json(self.metadata),
+            "user_memory": canonical_json(self.user_memory) if self.user_memory is not None else None,
+        }
+        return to_item(values)
+
+    def body_differs(self, other: SessionItem) -> bool:
+        return any(getattr(self, name) != getattr(other, name) for name in BODY_FIELDS)
+
     @classmethod
-    def from_item(cls, item: Item) -> SessionItem:
+    def from_item(cls, item: Item, body: Item | None = None) -> SessionItem:
+        """The session from its head and, when read, its body. A layout-1 item holds both
+        parts; a head alone (a stream image, the expiry job) leaves BODY_FIELDS at defaults."""
         values = from_item(item)
-        for name in ("agent_config", "metadata", "user_memory", "quotas"):
+        if "session_id" not in values:
+            values["namespace_id"], values["session_id"] = keys.parse_session_pk(values["PK"])
+        for name in _JSON_FIELDS:
             if isinstance(values.get(name), str):
                 values[name] = json.loads(values[name])
+        if body is not None:
+            values.update(body_values(body))
+        values.setdefault("layout", 1)
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
+
+
+def body_values(body: Item) -> dict[str, Any]:
+    """BODY_FIELDS of a body item, decoded."""
+    values = {name: value for name, value in from_item(body).items() if name in BODY_FIELDS}
+    for name in _JSON_FIELDS:
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
+    return values
 
 
 class MessageItem(BaseModel):

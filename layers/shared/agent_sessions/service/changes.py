@@ -59,7 +59,10 @@ class SessionChanges:
 
     def _removed(self, record: dict[str, Any], removed: SessionItem, event_id: str, occurred_ms: int) -> str:
         if removed_by_ttl(record):
-            self.store.settle_removed(removed, occurred_ms + ENDED_MARKER_DAYS * 86_400_000)
+            # The image is the head's; the lookups of metadata pairs need the body, which has
+            # no TTL of its own and is still there until the partition is deleted below.
+            complete = self.store.with_body(removed)
+            self.store.settle_removed(complete, occurred_ms + ENDED_MARKER_DAYS * 86_400_000)
         self.store.delete_partition(keys.session_pk(removed.namespace_id, removed.session_id))
         end = removed.visible_until_ms(self.settings.terminated_retention_seconds)
         # The record's time has whole seconds: a removal within the second of the end is an end.

@@ -42,32 +42,52 @@ class ExpiryJob:
                     report.complete = False
                     return report
                 page = self.store.query_due(shard, now_ms, start)
+                heads = self._heads_of_live(page.items, now_ms)
                 for entry in page.items:
                     if remaining_ms() < self.settings.expiry_safety_ms:
                         report.complete = False
                         return report
-                    self._settle(entry, now_ms, report)
+                    self._settle(entry, heads, now_ms, report)
                 start = page.last_key
                 if not start:
                     break
         return report
 
-    def _settle(self, entry: Item, now_ms: int, report: ExpiryReport) -> None:
+    def _heads_of_live(self, entries: list[Item], now_ms: int) -> dict[tuple[str, str], Item]:
+        """The heads of the due entries that have not ended, in one batch get. The due index
+        projects only what appends never change (expiry, termination, visibility), so an
+        append writes nothing to it; status, activity and version come from the head."""
+        live = [
+            {"PK": entry["PK"], "SK": entry["SK"]}
+            for entry in entries
+            if int(from_attr(entry["visible_until_ms"])) > now_ms
+        ]
+        return self.store.batch_get(live) if live else {}
+
+    def _settle(self, entry: Item, heads: dict[tuple[str, str], Item], now_ms: int, report: ExpiryReport) -> None:
         namespace_id, session_id = keys.parse_session_pk(entry["PK"]["S"])
-        status = from_attr(entry["status"])
         visible_until = int(from_attr(entry["visible_until_ms"]))
-        last_activity = int(from_attr(entry["last_activity_ms"]))
+        if visible_until <= now_ms:
+            self._end(namespace_id, session_id, now_ms, report)
+            return
+        head = heads.get((entry["PK"]["S"], entry["SK"]["S"]))
+        if head is None:
+            report.skipped += 1  # removed since the index was read
+            return
+        status = from_attr(head["status"])
+        visible_until = int(from_attr(head["visible_until_ms"]))
+        last_activity = int(from_attr(head["last_activity_ms"]))
         idle_at = last_activity + self.settings.idle_after_seconds * 1000
         if visible_until <= now_ms:
             self._end(namespace_id, session_id, now_ms, report)
         elif status == "active" and idle_at <= now_ms:
-            if self.store.mark_idle(namespace_id, session_id, entry, visible_until):
+            if self.store.mark_idle(namespace_id, session_id, head, visible_until):
                 report.idled += 1
             else:
                 report.skipped += 1
         else:
             due = min(idle_at, visible_until) if status == "active" else visible_until
-            if self.store.reschedule(namespace_id, session_id, entry, due):
+            if self.store.reschedule(namespace_id, session_id, head, due):
                 report.rescheduled += 1
             else:
                 report.skipped += 1

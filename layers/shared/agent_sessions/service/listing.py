@@ -1,35 +1,39 @@
-"""Listing sessions: choose the one index partition that answers the filter, read it in
-order, and filter the rest in memory.
+"""Listing sessions: choose the one logical index partition that answers the filter, read
+its LIST_SHARDS shards in parallel and merge them in sort order, read the sessions behind
+the index entries (the indexes are KEYS_ONLY) and filter the rest in memory.
 
 Costs (DESIGN §4), for a page that the index answers without residual filtering:
-- namespace, newest first: 1 query; the partition's counter sorts first, so `total` comes
-  in the same call. Oldest first: 1 query and 1 counter read.
-- one lookup (user_id, agent_id or one metadata pair): 1 query on the lookup partition and
-  1 batch get of the sessions (the counter rides in that batch get); limits above 99 need
-  one more batch get per 100 sessions.
-- any other filter (status, created range, several lookups together): the exact `total`
-  costs reading every match of the chosen partition once, on the first page only; later
-  pages carry the total in their cursor. `include_total=false` skips it.
+- 2 round trips: the shard queries (16 Query calls, in parallel; a shard that runs dry
+  before the page is complete is read again) and one batch get of the page's heads and
+  bodies plus the 16 counter shards whose sum is the exact `total` (⌈(2·(limit+1)+16)/100⌉
+  BatchGetItem calls, in parallel).
+- any other filter (status, created range on the activity index, several lookups together):
+  the heads are read first and the bodies of the page's sessions after (3 round trips); the
+  exact `total` costs reading every match of the chosen partition's heads once, on the first
+  page only; later pages carry the total in their cursor. `include_total=false` skips it.
 - sort by last_activity_at is served by the activity index for the namespace and for a
   user; with agent or metadata filters it sorts up to `LIST_SORT_BOUND` matches in memory.
+
+The cursor holds the sort key of the page's last session and the shards already read to
+their end: every shard resumes after that key, so a page is exact however the shards split.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from agent_sessions import clock
 from agent_sessions.errors import BadRequestError
-from agent_sessions.models.items import LookupEntry, SessionItem
-from agent_sessions.models.limits import metadata_text
+from agent_sessions.models.items import LookupEntry, SessionItem, body_values
 from agent_sessions.models.requests import ListQuery
 from agent_sessions.models.responses import Pagination, SessionPage
 from agent_sessions.settings import Settings
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item
 from agent_sessions.store.cursor import decode_cursor, encode_cursor, filter_fingerprint
-from agent_sessions.store.sessions import SessionStore, counter_key
+from agent_sessions.store.sessions import SessionStore, counter_keys, counter_total
 from agent_sessions.tenancy import Tenant
 
 # A query reads this many index items per call when most of them may be filtered out.
@@ -40,10 +44,9 @@ MAX_BATCH = 1000
 @dataclass(frozen=True)
 class ListPlan:
     index: str  # "GSI1" by created_at; "GSI2" (namespace) or "GSI3" (user) by last_activity_at
-    partition: str
-    via_lookup: bool  # the partition holds lookup items: the sessions need a batch get
+    partition: str  # the logical partition; its shards are keys.sharded(partition, n)
     forward: bool
-    sort_between: tuple[str, str] | None
+    sort_between: tuple[str, str]
     counter_partition: str | None  # set when the partition's counter is the exact total
     residual: bool  # some filter is applied in memory
     sort_in_memory: bool
@@ -65,10 +68,9 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
     sort_in_memory = by_activity and base is not None and base.field != "user_id"
     index = "GSI1"
     if by_activity and not sort_in_memory:
-        index = "GSI3" if base is not None else "GSI2"  # the session items themselves, no lookup
+        index = "GSI3" if base is not None else "GSI2"  # the session heads themselves, no lookup
     partition = base.partition(namespace_id) if base else keys.namespace_partition(namespace_id)
-    via_lookup = base is not None and index == "GSI1"
-    sort_between = None
+    sort_between: tuple[str, str] | None = None
     if created_range and index == "GSI1":
         low = clock.to_iso(query.created_after_ms + 1) if query.created_after_ms is not None else "0"
         high = clock.to_iso(query.created_before_ms) if query.created_before_ms is not None else keys.SORT_KEY_CEILING
@@ -78,13 +80,86 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
     return ListPlan(
         index=index,
         partition=partition,
-        via_lookup=via_lookup,
         forward=forward,
-        sort_between=sort_between,
+        sort_between=sort_between or ("0", keys.SORT_KEY_CEILING),
         counter_partition=partition if exact_by_counter else None,
         residual=residual or created_range,
         sort_in_memory=sort_in_memory,
     )
+
+
+class ShardMerge:
+    """The index entries of a sharded listing partition in one global sort order: each shard
+    is read page by page (the shards that need reading at the same time, in parallel) and the
+    next entry is always the first of the shards' heads, so an entry is handed out only once
+    every shard that could hold an earlier one has been read that far."""
+
+    def __init__(
+        self, store: SessionStore, plan: ListPlan, boundary: str | None, exhausted: set[int], first_batch: int
+    ) -> None:
+        self.store = store
+        self.plan = plan
+        self.sort_name = keys.INDEX_KEYS[plan.index][1]
+        low, high = plan.sort_between
+        if boundary is not None:  # resume after the previous page's last entry (it is dropped below)
+            low, high = (boundary, high) if plan.forward else (low, boundary)
+        self.sort_between = (low, high)
+        self.boundary = boundary
+        self.buffers: dict[int, deque[Item]] = {
+            shard: deque() for shard in range(keys.LIST_SHARDS) if shard not in exhausted
+        }
+        self.start_keys: dict[int, Item | None] = dict.fromkeys(self.buffers)
+        self.done: set[int] = set()
+        self.batch = first_batch
+        self.taken = 0
+        self.last_taken: dict[int, int] = {}  # shard -> ordinal of the last entry taken from it
+
+    def sort_key(self, item: Item) -> str:
+        return str(item[self.sort_name]["S"])
+
+    def _fill(self, shards: list[int], batch: int) -> None:
+        pages = self.store.query_shards(
+            self.plan.index,
+            self.plan.partition,
+            shards,
+            forward=self.plan.forward,
+            limit=min(batch, MAX_BATCH),
+            start_keys=self.start_keys,
+            sort_between=self.sort_between,
+        )
+        for shard, page in pages.items():
+            self.buffers[shard].extend(item for item in page.items if self.sort_key(item) != self.boundary)
+            self.start_keys[shard] = page.last_key
+            if not page.last_key:
+                self.done.add(shard)
+
+    def take(self, count: int) -> list[Item]:
+        """The next `count` entries (fewer at the end), in order."""
+        taken: list[Item] = []
+        while len(taken) < count:
+            starving = [shard for shard, buffer in self.buffers.items() if not buffer and shard not in self.done]
+            if starving:
+                # First round: a share of the page per shard (hashing spreads sessions evenly);
+                # a shard that runs dry is read again for what is still wanted.
+                self._fill(starving, self.batch)
+                self.batch = count - len(taken) + 1
+                continue
+            ready = [shard for shard, buffer in self.buffers.items() if buffer]
+            if not ready:
+                break
+            pick = (min if self.plan.forward else max)(ready, key=lambda shard: self.sort_key(self.buffers[shard][0]))
+            taken.append(self.buffers[pick].popleft())
+            self.last_taken[pick] = self.taken
+            self.taken += 1
+        return taken
+
+    def exhausted_through(self, ordinal: int) -> list[int]:
+        """Shards with nothing after the entry of this ordinal: the next page skips them."""
+        return sorted(
+            shard
+            for shard, buffer in self.buffers.items()
+            if shard in self.done and not buffer and self.last_taken.get(shard, -1) <= ordinal
+        ) + sorted(set(range(keys.LIST_SHARDS)) - set(self.buffers))
 
 
 class SessionLister:
@@ -95,7 +170,7 @@ class SessionLister:
     def page(self, tenant: Tenant, query: ListQuery) -> SessionPage:
         now = clock.now_ms()
         fingerprint = filter_fingerprint(
-            query.model_dump(exclude={"limit", "cursor", "include_total", "offset"}) | {"index": 1}
+            query.model_dump(exclude={"limit", "cursor", "include_total", "offset"}) | {"index": 2}
         )
         position: dict[str, Any] | None = None
         if query.cursor:
@@ -110,55 +185,53 @@ class SessionLister:
             )
         plan = make_plan(tenant.namespace_id, query)
 
-        def matches(session: SessionItem) -> bool:
-            return _matches(session, query, now, self.settings)
+        probes = metadata_probes(tenant.namespace_id, query)
+
+        def matches(session: SessionItem, found: dict[tuple[str, str], Item]) -> bool:
+            return _matches(session, query, now, self.settings) and all(
+                (session_pk, probe) in found for session_pk in [session.key()["PK"]["S"]] for probe in probes
+            )
 
         if plan.sort_in_memory:
             return self._sorted_in_memory(tenant, query, plan, position, fingerprint, matches, now)
 
         known_total = position.get("t") if position else None
-        start_key = _item_key(position.get("k")) if position else None
+        boundary, exhausted = _resume_point(position)
         to_skip = 0 if position else query.offset
         count_rest = query.include_total and known_total is None and plan.counter_partition is None
         want_counter = query.include_total and known_total is None and plan.counter_partition is not None
-        # Newest first, the partition's counter is the first item of the first page; every
-        # other read keeps it out with a key condition below it.
-        counter_in_query = want_counter and not plan.forward and plan.sort_between is None
-        sort_between = plan.sort_between or (None if counter_in_query else ("0", keys.SORT_KEY_CEILING))
+        # Without residual filters every entry read is (barring a session removed a moment
+        # ago) a result: read heads and bodies together. Otherwise read heads first and only
+        # the page's bodies.
+        with_bodies = not plan.residual
+        wanted = query.limit + 1 + to_skip
+        first_batch = wanted if plan.residual or count_rest else -(-2 * wanted // keys.LIST_SHARDS) + 2
+        merge = ShardMerge(self.store, plan, boundary, exhausted, min(first_batch, MAX_BATCH))
         counter_value: int | None = None
 
         page: list[SessionItem] = []
-        last_key: Item | None = None
+        last_ordinal = -1
+        last_sort_key: str | None = None
         skipped = matched_beyond = 0
         has_more = False
         while True:
-            remaining = query.limit - len(page)
-            batch = remaining + 1 + to_skip + (1 if counter_in_query and counter_value is None else 0)
+            batch = query.limit - len(page) + 1 + to_skip
             if plan.residual:
                 batch = max(batch, FILTERED_BATCH)
             if count_rest:
                 batch = MAX_BATCH
-            result = self.store.query_index(
-                plan.index,
-                plan.partition,
-                forward=plan.forward,
-                limit=min(batch, MAX_BATCH),
-                start_key=start_key,
-                sort_between=sort_between,
-            )
-            index_items = [item for item in result.items if item.get("kind", {}).get("S") != "counter"]
-            for item in result.items:
-                if item.get("kind", {}).get("S") == "counter":
-                    counter_value = int(item.get("n", {}).get("N", "0"))
-            extra_keys = []
-            if want_counter and counter_value is None and plan.via_lookup:
-                extra_keys.append(counter_key(plan.partition))
-            pairs, counter_from_batch = self._sessions_for(index_items, plan, extra_keys)
-            if counter_from_batch is not None:
-                counter_value = counter_from_batch
+            ordinal = merge.taken
+            index_items = merge.take(batch)
+            extra_keys = counter_keys(plan.partition) if want_counter and counter_value is None else []
+            if not index_items and not extra_keys:
+                break
+            found = self.store.batch_get(_session_keys(index_items, with_bodies, probes) + extra_keys)
+            if extra_keys:
+                counter_value = counter_total(found, plan.partition)
             stop = False
-            for index_item, session in pairs:
-                if session is None or not matches(session):
+            for offset_in_batch, index_item in enumerate(index_items):
+                session = _session_from(found, index_item)
+                if session is None or not matches(session, found):
                     continue
                 if to_skip:
                     to_skip -= 1
@@ -166,31 +239,31 @@ class SessionLister:
                     continue
                 if len(page) < query.limit:
                     page.append(session)
-                    last_key = index_item
+                    last_ordinal = ordinal + offset_in_batch
+                    last_sort_key = merge.sort_key(index_item)
                     continue
                 has_more = True
                 matched_beyond += 1
                 if not count_rest:
                     stop = True
                     break
-            if stop or not result.last_key:
+            if stop or len(index_items) < batch:
                 break
-            start_key = result.last_key
 
+        if not with_bodies and page:
+            found = self.store.batch_get([_body_key(session) for session in page])
+            page = [_with_body(found, session) for session in page]
         if not query.include_total:
             total = -1
         elif known_total is not None:
             total = int(known_total)
         elif plan.counter_partition is not None:
-            if counter_value is None:
-                counter_value = self.store.get_counter(plan.counter_partition)
-            total = max(counter_value, 0)
+            total = counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition)
         else:
             total = skipped + len(page) + matched_beyond
         next_cursor = None
-        if has_more and last_key is not None:
-            key_names = ("PK", "SK", *keys.INDEX_KEYS[plan.index])
-            cursor_position: dict[str, Any] = {"k": {name: last_key[name]["S"] for name in key_names}}
+        if has_more and last_sort_key is not None:
+            cursor_position: dict[str, Any] = {"b": last_sort_key, "x": merge.exhausted_through(last_ordinal)}
             if query.include_total:
                 cursor_position["t"] = total
             next_cursor = encode_cursor(
@@ -201,28 +274,6 @@ class SessionLister:
             total=total,
             pagination=Pagination(limit=query.limit, next_cursor=next_cursor, has_more=has_more),
         )
-
-    def _sessions_for(
-        self, index_items: list[Item], plan: ListPlan, extra_keys: list[Item]
-    ) -> tuple[list[tuple[Item, SessionItem | None]], int | None]:
-        """The sessions behind one page of index items, in index order; and the counter when
-        it was asked for in the same batch get."""
-        if not plan.via_lookup:
-            return [(item, SessionItem.from_item(item)) for item in index_items], None
-        session_keys = [{"PK": item["PK"], "SK": {"S": keys.SESSION_SK}} for item in index_items]
-        if not session_keys and not extra_keys:
-            return [], None
-        found = self.store.batch_get(session_keys + extra_keys)
-        counter = None
-        for extra in extra_keys:
-            counter_item = found.get((extra["PK"]["S"], extra["SK"]["S"]))
-            counter = int(counter_item["n"]["N"]) if counter_item and "n" in counter_item else 0
-        pairs: list[tuple[Item, SessionItem | None]] = []
-        for item in index_items:
-            session_item = found.get((item["PK"]["S"], keys.SESSION_SK))
-            # A lookup whose session is gone (purged or removed by TTL, cascade pending) is skipped.
-            pairs.append((item, SessionItem.from_item(session_item) if session_item else None))
-        return pairs, counter
 
     def _sorted_in_memory(
         self,
@@ -235,20 +286,15 @@ class SessionLister:
         now: int,
     ) -> SessionPage:
         bound = self.settings.list_sort_bound
+        probes = metadata_probes(tenant.namespace_id, query)
         found: list[SessionItem] = []
-        start_key: Item | None = None
+        merge = ShardMerge(self.store, plan, None, set(), MAX_BATCH)
         while True:
-            result = self.store.query_index(
-                plan.index,
-                plan.partition,
-                forward=True,
-                limit=MAX_BATCH,
-                start_key=start_key,
-                sort_between=plan.sort_between or ("0", keys.SORT_KEY_CEILING),
-            )
-            index_items = [item for item in result.items if item.get("kind", {}).get("S") != "counter"]
-            pairs, _ = self._sessions_for(index_items, plan, [])
-            found.extend(session for _, session in pairs if session is not None and matches(session))
+            index_items = merge.take(MAX_BATCH)
+            if index_items:
+                heads = self.store.batch_get(_session_keys(index_items, False, probes))
+                candidates = (_session_from(heads, item) for item in index_items)
+                found.extend(session for session in candidates if session is not None and matches(session, heads))
             if len(found) > bound:
                 raise BadRequestError(
                     f"Sorting these filters by last_activity_at is limited to {bound} matching sessions; "
@@ -256,12 +302,14 @@ class SessionLister:
                     code="sort_bound_exceeded",
                     details={"bound": bound},
                 )
-            if not result.last_key:
+            if len(index_items) < MAX_BATCH:
                 break
-            start_key = result.last_key
         found.sort(key=lambda s: (s.last_activity_ms, s.session_id), reverse=not plan.forward)
         offset = int(position.get("o", 0)) if position else query.offset
         page = found[offset : offset + query.limit]
+        if page:
+            bodies = self.store.batch_get([_body_key(session) for session in page])
+            page = [_with_body(bodies, session) for session in page]
         has_more = offset + query.limit < len(found)
         next_cursor = (
             encode_cursor(
@@ -277,10 +325,60 @@ class SessionLister:
         )
 
 
-def _item_key(raw: Any) -> Item | None:
-    if not isinstance(raw, dict):
+def _resume_point(position: dict[str, Any] | None) -> tuple[str | None, set[int]]:
+    """The previous page's last sort key and the shards it had read to their end."""
+    if position is None:
+        return None, set()
+    boundary = position.get("b")
+    exhausted = position.get("x", [])
+    if (
+        not isinstance(boundary, str)
+        or not isinstance(exhausted, list)
+        or not all(isinstance(shard, int) and 0 <= shard < keys.LIST_SHARDS for shard in exhausted)
+    ):
         raise BadRequestError("The cursor is invalid or belongs to another query", code="invalid_cursor")
-    return {name: {"S": str(value)} for name, value in raw.items()}
+    return boundary, set(exhausted)
+
+
+def metadata_probes(namespace_id: str, query: ListQuery) -> list[str]:
+    """The sort keys of the lookup items a session has exactly when it holds every metadata
+    pair of the filter (written in the same transaction as its body): the filter is checked
+    by reading these few bytes rather than the sessions' bodies."""
+    return [
+        keys.lookup_sk(LookupEntry(field="metadata", key=key, value=value).partition(namespace_id))
+        for key, value in sorted(query.metadata.items())
+    ]
+
+
+def _session_keys(index_items: list[Item], with_bodies: bool, probes: list[str]) -> list[Item]:
+    """The heads (and bodies, and metadata probes) behind index entries; every entry's PK is
+    its session's."""
+    item_keys = []
+    for item in index_items:
+        item_keys.append({"PK": item["PK"], "SK": {"S": keys.SESSION_SK}})
+        if with_bodies:
+            item_keys.append({"PK": item["PK"], "SK": {"S": keys.BODY_SK}})
+        item_keys.extend({"PK": item["PK"], "SK": {"S": probe}} for probe in probes)
+    return item_keys
+
+
+def _session_from(found: dict[tuple[str, str], Item], index_item: Item) -> SessionItem | None:
+    pk = index_item["PK"]["S"]
+    head = found.get((pk, keys.SESSION_SK))
+    # An entry whose session is gone (purged or removed by TTL, cascade pending) is skipped.
+    return SessionItem.from_item(head, found.get((pk, keys.BODY_SK))) if head else None
+
+
+def _body_key(session: SessionItem) -> Item:
+    return session.body_key()
+
+
+def _with_body(found: dict[tuple[str, str], Item], session: SessionItem) -> SessionItem:
+    key = session.body_key()
+    body = found.get((key["PK"]["S"], key["SK"]["S"]))
+    if body is None or session.layout == 1:
+        return session
+    return session.model_copy(update=body_values(body))
 
 
 def _matches(session: SessionItem, query: ListQuery, now: int, settings: Settings) -> bool:
@@ -292,9 +390,6 @@ def _matches(session: SessionItem, query: ListQuery, now: int, settings: Setting
         return False
     if query.agent_id is not None and session.agent_id != query.agent_id:
         return False
-    for key, value in query.metadata.items():
-        if key not in session.metadata or metadata_text(session.metadata[key]) != value:
-            return False
     if query.created_after_ms is not None and session.created_ms <= query.created_after_ms:
         return False
     return not (query.created_before_ms is not None and session.created_ms >= query.created_before_ms)

@@ -91,7 +91,7 @@ class MessageService:
         for attempt in range(APPEND_ATTEMPTS):
             now = clock.now_ms()
             if if_match_seq is None and current is None:
-                current = self.sessions.load_visible(tenant, session_id, now)
+                current = self.sessions.load_visible(tenant, session_id, now, with_body=False)
             if current is not None:
                 self._refuse_if_not_writable(current, len(batch), batch, now, if_match_seq)
                 expected = current.message_count
@@ -258,6 +258,7 @@ class MessageService:
             now_ms=now,
             rate_mode=rate_mode,
             idempotency=None,
+            expected_status=current.status if current is not None else "active",
             due_ms=self._due_after_append(now, current),
         )
         if idempotency_key is None:
@@ -307,7 +308,7 @@ class MessageService:
             from_seq = int(position.get("s", 0))
         elif offset:
             if descending:
-                session = self.sessions.load_visible(tenant, session_id, now)
+                session = self.sessions.load_visible(tenant, session_id, now, with_body=False)
                 from_seq = session.message_count - 1 - offset
                 if from_seq < 0:
                     return self._page(session, [], False, None, tenant, fingerprint)
@@ -318,7 +319,7 @@ class MessageService:
         )
         session = session or read.session
         if session is None:
-            session = self.sessions.load_visible(tenant, session_id, now)  # the page stopped short of it
+            session = self.sessions.load_visible(tenant, session_id, now, with_body=False)  # the page stopped short
         if session.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
             raise session_not_found(session_id)
         messages = [m for m in read.messages if m.seq < session.message_count]

@@ -68,12 +68,16 @@ class SessionService:
 
     # --- reads -------------------------------------------------------------------------------
 
-    def load_visible(self, tenant: Tenant, session_id: str, now_ms: int) -> SessionItem:
+    def load_visible(self, tenant: Tenant, session_id: str, now_ms: int, *, with_body: bool = True) -> SessionItem:
         """The session if it exists in this namespace and is still visible; else 404 (an
-        unknown, other-tenant and expired session look the same)."""
+        unknown, other-tenant and expired session look the same). `with_body=False` reads the
+        head alone (what appends and history need), whatever size the body has."""
         if not is_session_id(session_id):
             raise session_not_found(session_id[:80])
-        item = self.store.get_session(tenant.namespace_id, session_id)
+        if with_body:
+            item = self.store.get_session(tenant.namespace_id, session_id)
+        else:
+            item = self.store.get_head(tenant.namespace_id, session_id)
         if item is None or item.visible_until_ms(self.settings.terminated_retention_seconds) <= now_ms:
             raise session_not_found(session_id)
         return item

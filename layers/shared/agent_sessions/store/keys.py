@@ -11,14 +11,31 @@ import hashlib
 import json
 
 SESSION_SK = "SESSION"
+# The session's cold part (situation, agent_config, user_memory, metadata, summary): beside the
+# head in the session's partition, so one Query with begins_with(SK, "SESSION") reads both,
+# and after every message (`MSG#…` < `SESSION` < `SESSION#BODY`), so history pages that end
+# at the head never read it.
+BODY_SK = "SESSION#BODY"
+SESSION_SK_PREFIX = "SESSION"
 COUNTER_SK = "COUNTER"
 IDEMPOTENCY_SK = "IDEM"
 MESSAGE_SK_PREFIX = "MSG#"
 LOOKUP_SK_PREFIX = "IDX#"
-# Sorts after every "<timestamp>#<sid>" sort key, so a newest-first query meets the
-# partition's counter first and reads the total in the same call.
-COUNTER_SORT_KEY = "~COUNT"
 SORT_KEY_CEILING = "~"
+
+# The layout version this code writes (see store/layout.py). Version 1 kept the whole session
+# in one item, unsharded listing partitions and one counter per listing partition.
+LAYOUT_VERSION = 2
+LAYOUT_PK = "LAYOUT"
+LAYOUT_SK = "LAYOUT"
+
+# Every listing partition of a namespace (by created_at, by last activity, one lookup value,
+# one user's activity) and every exact-total counter is split into LIST_SHARDS partitions by
+# a hash of the session id: at 5,000 appends/s in one namespace an activity shard takes
+# 5,000/16 × 2 WCU (a key move is a delete and a put) = 625 WCU/s, under the 1,000 WCU/s of
+# one partition with room to spare; 8 shards would take 1,250. Readers query the 16 shards in
+# parallel and merge them.
+LIST_SHARDS = 16
 
 LOOKUP_FIELDS = ("user_id", "agent_id", "metadata")
 
@@ -33,11 +50,25 @@ INDEX_KEYS = {
 # The sparse due index (DueIndex): each live session's next lifecycle deadline, spread over
 # DUE_SHARDS partitions by session id so that no index partition takes every write.
 DUE_INDEX = "DueIndex"
-DUE_SHARDS = 8
+# The due index is table-wide (every namespace's sessions): creates and terminates write to it.
+DUE_SHARDS = 16
+
+
+def _hash32(session_id: str) -> int:
+    return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
 
 
 def due_shard(session_id: str) -> int:
-    return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
+    return _hash32(session_id) % DUE_SHARDS
+
+
+def list_shard(session_id: str) -> int:
+    return _hash32(session_id) % LIST_SHARDS
+
+
+def sharded(partition: str, shard: int) -> str:
+    """One shard of a logical listing partition, as stored in an index key."""
+    return f"{partition}#S{shard}"
 
 
 def due_pk(shard: int) -> str:
@@ -74,20 +105,27 @@ def time_sort_key(timestamp_iso: str, session_id: str) -> str:
 
 
 def lookup_partition(namespace_id: str, field: str, value: str, key: str | None = None) -> str:
-    """GSI1 (and for user_id, GSI2) partition of one (field, value) pair; `key` is the
-    metadata key for field `metadata`."""
+    """The logical listing partition of one (field, value) pair (GSI1 for every field, GSI3
+    for user_id), before sharding; `key` is the metadata key for field `metadata`."""
     digest = _digest(field, value) if key is None else _digest(field, key, value)
     return f"NS#{namespace_id}#{field}#{digest}"
 
 
 def lookup_sk(partition: str) -> str:
-    """A lookup item's sort key in its session's partition: the digest part of its GSI1PK."""
+    """A lookup item's sort key in its session's partition: the digest part of its logical
+    listing partition."""
     _, _, field, digest = partition.split("#", 3)
     return f"{LOOKUP_SK_PREFIX}{field}#{digest}"
 
 
-def counter_pk(listing_partition: str) -> str:
-    """The counter item of one listing partition (the namespace, or one lookup pair)."""
+def counter_pk(listing_partition: str, shard: int) -> str:
+    """One shard of the counter of one listing partition (the namespace, or one lookup pair);
+    the exact total is the sum of its LIST_SHARDS shards."""
+    return f"{listing_partition}#COUNT#S{shard}"
+
+
+def legacy_counter_pk(listing_partition: str) -> str:
+    """Layout 1's single counter item of a listing partition (removed by the migration)."""
     return f"{listing_partition}#COUNT"
 
 

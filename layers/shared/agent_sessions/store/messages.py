@@ -43,9 +43,13 @@ class AppendPlan:
     now_ms: int
     rate_mode: str
     idempotency: IdempotencyRecord | None
-    # The expiry job's next deadline after this append: its idle time, or the session's end
-    # when that comes first (known only when the session was read; with If-Match the job
-    # reschedules an idle deadline that falls after the end).
+    # The stored status this append expects (the condition checks it): "active", or "idle"
+    # when the expiry job wrote idle. Unknown (If-Match, no read) is taken as "active".
+    expected_status: str
+    # The expiry job's next deadline after this append (its idle time, or the session's end
+    # when that comes first). Written only when the append wakes an idle session: an active
+    # session's due entry can only be early (an append moves the idle time later), and the
+    # job reschedules an early entry when it meets it, so appends leave the due index alone.
     due_ms: int
 
 
@@ -80,7 +84,7 @@ class MessageStore(TableStore):
             ":expected": plan.expected_count,
             ":new_count": plan.expected_count + count,
             ":active": "active",
-            ":idle": "idle",
+            ":expected_status": plan.expected_status,
             ":now": plan.now_ms,
             ":one": 1,
             ":tokens": plan.tokens,
@@ -88,7 +92,6 @@ class MessageStore(TableStore):
             ":latency": plan.latency_sum,
             ":latency_n": plan.latency_samples,
             ":activity_sk": keys.time_sort_key(clock.to_iso(plan.now_ms), plan.session_id),
-            ":due": keys.due_sk(plan.due_ms, plan.namespace_id, plan.session_id),
         }
         update = [
             "message_count = message_count + :n",
@@ -97,7 +100,6 @@ class MessageStore(TableStore):
             "version = version + :one",
             "#status = :active",
             "GSI2SK = :activity_sk",
-            "DUESK = :due",
             "total_tokens = total_tokens + :tokens",
             "total_tool_calls = total_tool_calls + :tools",
             "tokens_left = tokens_left - :tokens",
@@ -108,12 +110,15 @@ class MessageStore(TableStore):
         condition = [
             "attribute_exists(PK)",
             "message_count = :expected",
-            "#status IN (:active, :idle)",
+            "#status = :expected_status",
             "visible_until_ms > :now",
             "cap_messages >= :new_count",
             "tokens_left >= :tokens",
             "tool_calls_left >= :tools",
         ]
+        if plan.expected_status != "active":
+            update.append("DUESK = :due")
+            values[":due"] = keys.due_sk(plan.due_ms, plan.namespace_id, plan.session_id)
         if plan.generated_name is not None and plan.first_user_seq is not None:
             update.append("session_name = if_not_exists(session_name, :name)")
             update.append("first_user_seq = if_not_exists(first_user_seq, :first_user_seq)")

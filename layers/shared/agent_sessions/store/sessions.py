@@ -7,13 +7,14 @@ costs, because that number is a performance target (DESIGN §4).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from agent_sessions import clock
-from agent_sessions.models.items import LookupEntry, SessionItem
+from agent_sessions.models.items import LookupEntry, SessionItem, body_values
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
@@ -22,6 +23,17 @@ from agent_sessions.store.table import TableStore
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
+# Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
+PARALLEL_CALLS = keys.LIST_SHARDS
+_pool: ThreadPoolExecutor | None = None
+
+
+def parallel_pool() -> ThreadPoolExecutor:
+    """One pool per environment, made on first use (boto3 clients are thread-safe)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=PARALLEL_CALLS, thread_name_prefix="dynamodb")
+    return _pool
 
 
 class TransactionConflict(Exception):
@@ -42,9 +54,33 @@ class SessionStore(TableStore):
     # --- reads -------------------------------------------------------------------------------
 
     def get_session(self, namespace_id: str, session_id: str) -> SessionItem | None:
-        """1 round trip (strongly consistent: a write is visible to the next read)."""
+        """1 round trip: one strongly consistent Query for the head and the body (adjacent
+        sort keys `SESSION`, `SESSION#BODY`), so a write is visible to the next read."""
+        with store_errors():
+            response = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :session)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.session_pk(namespace_id, session_id)},
+                    ":session": {"S": keys.SESSION_SK_PREFIX},
+                },
+                ConsistentRead=True,
+            )
+        parts = {item["SK"]["S"]: item for item in response.get("Items", [])}
+        head = parts.get(keys.SESSION_SK)
+        return SessionItem.from_item(head, parts.get(keys.BODY_SK)) if head else None
+
+    def get_head(self, namespace_id: str, session_id: str) -> SessionItem | None:
+        """1 GetItem of the head alone (BODY_FIELDS left at their defaults)."""
         item = self.get_raw(keys.session_pk(namespace_id, session_id), keys.SESSION_SK)
         return SessionItem.from_item(item) if item else None
+
+    def with_body(self, head: SessionItem) -> SessionItem:
+        """A session known by its head (a stream image), completed with its body if present."""
+        if head.layout == 1:
+            return head
+        body = self.get_raw(keys.session_pk(head.namespace_id, head.session_id), keys.BODY_SK)
+        return head.model_copy(update=body_values(body)) if body else head
 
     def query_index(
         self,
@@ -81,36 +117,69 @@ class SessionStore(TableStore):
             response = self.client.query(**request)
         return IndexPage(items=list(response.get("Items", [])), last_key=response.get("LastEvaluatedKey"))
 
+    def query_shards(
+        self,
+        index: str,
+        partition: str,
+        shards: list[int],
+        *,
+        forward: bool,
+        limit: int,
+        start_keys: dict[int, Item | None],
+        sort_between: tuple[str, str] | None,
+    ) -> dict[int, IndexPage]:
+        """One page of several shards of a listing partition: the queries run in parallel
+        (one round trip of latency, one Query per shard)."""
+
+        def one(shard: int) -> IndexPage:
+            return self.query_index(
+                index,
+                keys.sharded(partition, shard),
+                forward=forward,
+                limit=limit,
+                start_key=start_keys.get(shard),
+                sort_between=sort_between,
+            )
+
+        if len(shards) == 1:
+            return {shards[0]: one(shards[0])}
+        return dict(zip(shards, parallel_pool().map(one, shards), strict=True))
+
     def batch_get(self, item_keys: list[Item]) -> dict[tuple[str, str], Item]:
-        """⌈n/100⌉ round trips (more only when DynamoDB leaves keys unprocessed)."""
+        """⌈n/100⌉ BatchGetItem calls, in parallel (more only when DynamoDB leaves keys
+        unprocessed)."""
+        chunks = [item_keys[start : start + BATCH_GET_MAX] for start in range(0, len(item_keys), BATCH_GET_MAX)]
         found: dict[tuple[str, str], Item] = {}
-        pending = list(item_keys)
-        while pending:
-            chunk, pending = pending[:BATCH_GET_MAX], pending[BATCH_GET_MAX:]
-            request: dict[str, Any] = {self.table: {"Keys": chunk}}
-            while request:
-                with store_errors():
-                    response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found[(item["PK"]["S"], item["SK"]["S"])] = item
-                request = dict(response.get("UnprocessedKeys") or {})
+        results = (
+            parallel_pool().map(self._batch_get_chunk, chunks)
+            if len(chunks) > 1
+            else map(self._batch_get_chunk, chunks)
+        )
+        for part in results:
+            found.update(part)
+        return found
+
+    def _batch_get_chunk(self, chunk: list[Item]) -> dict[tuple[str, str], Item]:
+        found: dict[tuple[str, str], Item] = {}
+        request: dict[str, Any] = {self.table: {"Keys": chunk}}
+        while request:
+            with store_errors():
+                response = self.client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self.table, []):
+                found[(item["PK"]["S"], item["SK"]["S"])] = item
+            request = dict(response.get("UnprocessedKeys") or {})
         return found
 
     def get_counter(self, listing_partition: str) -> int:
-        with store_errors():
-            response = self.client.get_item(
-                TableName=self.table,
-                Key=counter_key(listing_partition),
-                ProjectionExpression="n",
-            )
-        item = response.get("Item")
-        return int(item["n"]["N"]) if item and "n" in item else 0
+        """The exact total of a listing partition: its LIST_SHARDS counter shards summed, read
+        in one BatchGetItem."""
+        return counter_total(self.batch_get(counter_keys(listing_partition)), listing_partition)
 
     # --- writes ------------------------------------------------------------------------------
 
     def create_session(self, session: SessionItem, idempotency: IdempotencyRecord | None, now_ms: int) -> None:
-        """1 round trip: the session, its lookup items, the listing counters and the
-        idempotency record, all or nothing."""
+        """1 round trip: the session's head and body, its lookup items, the listing counters'
+        shards and the idempotency record, all or nothing."""
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -120,7 +189,8 @@ class SessionStore(TableStore):
                     ),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
-            }
+            },
+            {"Put": {"TableName": self.table, "Item": session.body_item()}},
         ]
         for entry in session.lookups():
             actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(session, entry)}})
@@ -143,29 +213,41 @@ class SessionStore(TableStore):
             raise
 
     def replace_session(self, old: SessionItem, new: SessionItem, now_ms: int) -> None:
-        """1 round trip: the new session (if its version is still the one read and it is
-        still visible) and the lookup items and counters that changed with it."""
+        """1 round trip: the new head (if its version is still the one read and it is still
+        visible), the body when it changed, and the lookup items and counters that changed.
+
+        A layout-1 session (one item, unsharded keys) is rewritten in layout 2 here: its body
+        item is written, every lookup re-put with its sharded key and counted in the sharded
+        counters (layout 1's single counters are not read any more). The condition that it is
+        still layout 1 makes that exactly-once; this is how migrate-layout moves a session."""
         retention = self.settings.terminated_retention_seconds
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": new.to_item(retention, self.settings.idle_after_seconds),
-                    "ConditionExpression": "version = :version AND visible_until_ms > :now",
-                    "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
-                }
-            }
-        ]
+        condition = "version = :version AND visible_until_ms > :now"
+        if old.layout == 1:
+            condition += " AND attribute_not_exists(#layout)"
+        put_head: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": new.to_item(retention, self.settings.idle_after_seconds),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
+        }
+        if old.layout == 1:
+            put_head["ExpressionAttributeNames"] = {"#layout": "layout"}
+        actions: list[dict[str, Any]] = [{"Put": put_head}]
+        if old.layout == 1 or new.body_differs(old):
+            actions.append({"Put": {"TableName": self.table, "Item": new.body_item()}})
         old_lookups = {entry.partition(old.namespace_id): entry for entry in old.lookups()}
         new_lookups = {entry.partition(new.namespace_id): entry for entry in new.lookups()}
         removed = [entry for partition, entry in old_lookups.items() if partition not in new_lookups]
-        added = [entry for partition, entry in new_lookups.items() if partition not in old_lookups]
+        if old.layout == 1:
+            added = list(new_lookups.values())
+        else:
+            added = [entry for partition, entry in new_lookups.items() if partition not in old_lookups]
         for entry in removed:
             actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(old, entry)}})
         for entry in added:
             actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
         actions.extend(self._counter_updates(old, removed, -1, include_namespace=False))
-        actions.extend(self._counter_updates(new, added, +1, include_namespace=False))
+        actions.extend(self._counter_updates(new, added, +1, include_namespace=old.layout == 1))
         self._transact(actions)
 
     def terminate_session(self, namespace_id: str, session_id: str, now_ms: int) -> tuple[SessionItem | None, bool]:
@@ -234,9 +316,10 @@ class SessionStore(TableStore):
         raise TransactionConflict()
 
     def purge_session(self, session: SessionItem) -> int:
-        """1 transaction (the session, its lookups and counters, conditional on the version
-        read), then the remaining items of the session in batches: 1 query and ⌈n/25⌉
-        batch writes per 1 MB of items."""
+        """1 transaction (the head, its lookups and counters, conditional on the version
+        read: from then on no reader sees the session), then the remaining items of the
+        session (body, messages) in batches: 1 query and ⌈n/25⌉ batch writes per 1 MB of
+        items."""
         actions: list[dict[str, Any]] = [
             {
                 "Delete": {
@@ -406,50 +489,53 @@ class SessionStore(TableStore):
         }
 
     def _lookup_item(self, session: SessionItem, entry: LookupEntry) -> Item:
+        """KEYS_ONLY in GSI1: the index gives the session's partition key; the listing reads
+        the session with a batch get."""
         partition = entry.partition(session.namespace_id)
-        item: Item = {
+        return {
             **self._lookup_key(session, entry),
             "kind": {"S": "lookup"},
-            "session_id": {"S": session.session_id},
-            "field": {"S": entry.field},
-            "GSI1PK": {"S": partition},
+            "GSI1PK": {"S": keys.sharded(partition, session.shard())},
             "GSI1SK": {"S": keys.time_sort_key(clock.to_iso(session.created_ms), session.session_id)},
         }
-        if entry.key is not None:
-            item["metadata_key"] = {"S": entry.key}
-        return item
 
     def _counter_updates(
         self, session: SessionItem, entries: Iterable[LookupEntry], delta: int, *, include_namespace: bool
     ) -> list[dict[str, Any]]:
-        # (listing partition, the activity index's partition attribute that lists it too)
-        partitions: list[tuple[str, str | None]] = []
+        """ADD to this session's shard of each listing partition's counter. A layout-1 session
+        is in no sharded counter (migrate-layout counts it when it rewrites it)."""
+        if session.layout == 1 and delta < 0:
+            return []
+        partitions: list[str] = []
         if include_namespace:
-            partitions.append((keys.namespace_partition(session.namespace_id), "GSI2PK"))
-        for entry in entries:
-            partitions.append((entry.partition(session.namespace_id), "GSI3PK" if entry.field == "user_id" else None))
-        updates = []
-        for partition, activity_index_pk in partitions:
-            expression = "ADD n :delta SET kind = :kind, GSI1PK = :partition, GSI1SK = :counter_sk"
-            if activity_index_pk:
-                expression += f", {activity_index_pk} = :partition, GSI2SK = :counter_sk"
-            updates.append(
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": counter_key(partition),
-                        "UpdateExpression": expression,
-                        "ExpressionAttributeValues": {
-                            ":delta": to_attr(delta),
-                            ":kind": to_attr("counter"),
-                            ":partition": to_attr(partition),
-                            ":counter_sk": to_attr(keys.COUNTER_SORT_KEY),
-                        },
-                    }
+            partitions.append(keys.namespace_partition(session.namespace_id))
+        partitions.extend(entry.partition(session.namespace_id) for entry in entries)
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": counter_key(partition, session.shard()),
+                    "UpdateExpression": "ADD n :delta SET kind = :kind",
+                    "ExpressionAttributeValues": {":delta": to_attr(delta), ":kind": to_attr("counter")},
                 }
-            )
-        return updates
+            }
+            for partition in partitions
+        ]
 
 
-def counter_key(listing_partition: str) -> Item:
-    return {"PK": {"S": keys.counter_pk(listing_partition)}, "SK": {"S": keys.COUNTER_SK}}
+def counter_key(listing_partition: str, shard: int) -> Item:
+    return {"PK": {"S": keys.counter_pk(listing_partition, shard)}, "SK": {"S": keys.COUNTER_SK}}
+
+
+def counter_keys(listing_partition: str) -> list[Item]:
+    return [counter_key(listing_partition, shard) for shard in range(keys.LIST_SHARDS)]
+
+
+def counter_total(found: dict[tuple[str, str], Item], listing_partition: str) -> int:
+    """The sum of a listing partition's counter shards among batch-get results (absent: 0)."""
+    total = 0
+    for key in counter_keys(listing_partition):
+        item = found.get((key["PK"]["S"], key["SK"]["S"]))
+        if item and "n" in item:
+            total += int(item["n"]["N"])
+    return max(total, 0)
