@@ -14,6 +14,7 @@ schedules this often instead of their template rate).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -165,6 +166,22 @@ def seed(dev_key: str, namespace_name: str) -> dict[str, str]:
     return {"namespace_id": namespace.namespace_id, "namespace": namespace.name, "key_id": record.key_id}
 
 
+def upgrade_layout(client: Any) -> None:
+    """A `.local/` written by an older version: rebuild the indexes whose projection changed
+    and move the data to this version's key layout (what `migrate-layout` does in AWS)."""
+    from agent_sessions.admin import migrate_layout
+    from local_runtime.template import reconcile_indexes
+
+    reconcile_indexes(client, TABLES, log=say)
+    result = migrate_layout(argparse.Namespace(sessions_table=TABLES["SessionsTable"], status=False), log=say)
+    if result["migrated_now"]:
+        report = result["report"]
+        say(
+            f"migrated {TABLES['SessionsTable']} to layout {result['layout']}: "
+            f"{report['sessions_migrated']} sessions moved, {report['legacy_counters_deleted']} old counters removed"
+        )
+
+
 def main() -> int:
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +211,10 @@ def main() -> int:
         from local_runtime.lambdas import Functions
         from local_runtime.server import LocalServer
 
-        create_tables(boto3.client("dynamodb", endpoint_url=database.endpoint), TABLES, existing_ok=True)
+        dynamodb = boto3.client("dynamodb", endpoint_url=database.endpoint)
+        create_tables(dynamodb, TABLES, existing_ok=True)
         functions = Functions(stack)  # sets every function's environment in this process
+        upgrade_layout(dynamodb)
         tenant = seed(dev_key, os.environ.get("DEV_NAMESPACE", "dev"))
         event_bus = LocalEventBus(state_dir / "events.jsonl")
         server = LocalServer((host, port), Gateway(stack, functions.invoke), functions, event_bus=event_bus)

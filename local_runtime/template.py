@@ -86,6 +86,56 @@ def create_tables(client: Any, names: dict[str, str], *, existing_ok: bool = Fal
     return created
 
 
+def _projection(index: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    projection = index.get("Projection") or {}
+    return projection.get("ProjectionType", "ALL"), tuple(sorted(projection.get("NonKeyAttributes") or []))
+
+
+def reconcile_indexes(client: Any, names: dict[str, str], log: Any = print) -> list[str]:
+    """Rebuild the global secondary indexes of existing local tables whose projection differs
+    from the template's (a `.local/` table made by an older version): DynamoDB cannot change a
+    projection in place, so each is deleted and created again (DynamoDB Local backfills it
+    from the table in seconds). Returns the rebuilt index names. For AWS see README, "Upgrading"."""
+    rebuilt = []
+    for logical_id, definition in table_definitions().items():
+        if logical_id not in names or not definition.get("GlobalSecondaryIndexes"):
+            continue
+        table = names[logical_id]
+        live = client.describe_table(TableName=table)["Table"]
+        live_indexes = {index["IndexName"]: index for index in live.get("GlobalSecondaryIndexes", [])}
+        for wanted in definition["GlobalSecondaryIndexes"]:
+            current = live_indexes.get(wanted["IndexName"])
+            if current is not None and _projection(current) == _projection(wanted):
+                continue
+            log(f"rebuilding index {wanted['IndexName']} of {table}: its projection is not the template's")
+            if current is not None:
+                client.update_table(
+                    TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": wanted["IndexName"]}}]
+                )
+                _wait_for_indexes(client, table)
+            client.update_table(
+                TableName=table,
+                AttributeDefinitions=definition["AttributeDefinitions"],
+                GlobalSecondaryIndexUpdates=[{"Create": wanted}],
+            )
+            _wait_for_indexes(client, table)
+            rebuilt.append(wanted["IndexName"])
+    return rebuilt
+
+
+def _wait_for_indexes(client: Any, table: str, timeout: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = client.describe_table(TableName=table)["Table"]
+        statuses = [index.get("IndexStatus") for index in described.get("GlobalSecondaryIndexes", [])]
+        if described.get("TableStatus") == "ACTIVE" and all(status == "ACTIVE" for status in statuses):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"indexes of {table} did not become ACTIVE")
+
+
 @dataclass
 class ApiRoute:
     method: str

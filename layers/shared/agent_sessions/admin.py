@@ -5,8 +5,10 @@
     python -m agent_sessions.admin create-key --org int_… --namespace production --scope sessions:read
     python -m agent_sessions.admin list-keys --org int_…
     python -m agent_sessions.admin revoke-key --org int_… --key-id key_…
+    python -m agent_sessions.admin migrate-layout [--status]
 
-The table is `--table`, else IDENTITIES_TABLE_NAME (the stack's IdentitiesTableName output).
+The table is `--table`, else IDENTITIES_TABLE_NAME (the stack's IdentitiesTableName output);
+migrate-layout works on the sessions table, `--sessions-table`, else TABLE_NAME.
 It talks to AWS with the usual credentials, or to any DynamoDB endpoint named by
 AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local, moto). A new key is printed once and never stored.
 """
@@ -65,12 +67,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("--org", required=True)
     revoke.add_argument("--key-id", required=True)
+
+    migrate = commands.add_parser(
+        "migrate-layout",
+        help="move a sessions table written by an older version to this version's key layout "
+        "(idempotent, resumable; the service keeps running)",
+    )
+    migrate.add_argument("--sessions-table", help="sessions table (default: $TABLE_NAME)")
+    migrate.add_argument("--status", action="store_true", help="only report the table's layout and progress")
     return parser
+
+
+def migrate_layout(args: argparse.Namespace, log: Any = None) -> dict[str, Any]:
+    from agent_sessions.store.layout import LayoutStore
+    from agent_sessions.store.sessions import SessionStore
+
+    settings = Settings.from_environ()
+    if args.sessions_table:
+        settings = settings.model_copy(update={"table_name": args.sessions_table})
+    layout = LayoutStore(SessionStore(settings))
+    if args.status:
+        state = layout.state()
+        return {"table": settings.table_name, "layout": state.version, "state": state.state, "last_run": state.report}
+    needed = layout.needs_migration()
+    report = layout.migrate(log=log or (lambda line: print(line, file=sys.stderr))) if needed else None
+    state = layout.state()
+    return {
+        "table": settings.table_name,
+        "layout": state.version,
+        "state": state.state,
+        "migrated_now": needed,
+        "report": report.as_dict() if report else state.report,
+    }
 
 
 def run(argv: Sequence[str], store: IdentityStore | None = None) -> dict[str, Any]:
     """Execute one command; returns what it prints (as data)."""
     args = _parser().parse_args(argv)
+    if args.command == "migrate-layout":
+        return migrate_layout(args)
     if store is None:
         settings = Settings.from_environ()
         if args.table:
