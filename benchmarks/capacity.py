@@ -1,9 +1,13 @@
-"""Capacity and cost per operation, and the design's limits at scale, from the items the
-real service writes (on moto, in-process): each DynamoDB call of an operation is recorded
-with botocore's event hooks, its items sized with DynamoDB's rules, and priced as DynamoDB
-bills them (a transactional write 2 WRU per KB per item, a strongly consistent read 1 RRU
-per 4 KB, a Query by the total size it reads). Then a small simulation of one hot session
-and one hot namespace against the 1,000 WCU/s a partition accepts.
+"""Cost per operation and one hot session, from what the real service reads and writes.
+
+Reads (on moto, in-process): each DynamoDB call of an operation is recorded with botocore's
+event hooks, the items it returns sized with DynamoDB's rules and priced as DynamoDB bills
+them (a strongly consistent read 1 RRU per 4 KB, eventually consistent half, a Query by the
+total size it reads). Writes: the WRU billed per operation come from the partition model
+(benchmarks/partitions.py, run first by `make bench`), which charges every table and index
+write DynamoDB Local's stream recorded; the table-only figure this ledger computes from the
+request parameters is printed beside it, to show what leaving index writes out would miss.
+Then a small simulation of one hot session against the 1,000 WCU/s a partition accepts.
 
 Prints tables; writes benchmarks/results.json ("capacity"). docs/capacity.md explains it.
 """
@@ -20,7 +24,6 @@ import os
 import random
 import uuid
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -28,6 +31,7 @@ from moto import mock_aws
 
 from agent_sessions import runtime
 from agent_sessions.store.client import dynamodb
+from agent_sessions.store.sizing import item_size
 from support import create_tables
 
 # us-east-1 on-demand list prices (USD).
@@ -42,30 +46,6 @@ MEMORY_GB = 1.0  # template.yaml Globals MemorySize 1024
 BILLED_MS = 10  # a warm request's billed duration (bench_operations: 2-7 ms handler + DynamoDB round trips)
 PARTITION_WCU = 1000
 PARTITION_RCU = 3000
-
-
-def attribute_size(value: dict[str, Any]) -> int:
-    ((kind, inner),) = value.items()
-    if kind in ("S",):
-        return len(inner.encode())
-    if kind == "N":
-        digits = len(str(Decimal(inner)).replace("-", "").replace(".", "").lstrip("0")) or 1
-        return 1 + math.ceil(digits / 2)
-    if kind == "B":
-        return len(inner)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + 1 + attribute_size(v) for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(1 + attribute_size(v) for v in inner)
-    if kind in ("SS", "NS", "BS"):
-        return sum(len(str(v).encode()) for v in inner)
-    raise ValueError(kind)
-
-
-def item_size(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
 
 
 class Ledger:
@@ -214,21 +194,48 @@ def simulate_hot_session(append_wru: float, seconds: int = 60, seed: int = 1) ->
     return {"max_appends_per_s": round(capacity_rate, 1), "rows": rows}
 
 
+# Which operation of the partition model bills the writes of each measured operation.
+PARTITION_MODEL_OPERATION = {
+    "create (user, agent, 2 metadata pairs)": "create",
+    "update (PATCH metadata)": "patch",
+    "append 1 message (500 chars), If-Match": "append",
+    "append 1 message, no If-Match": "append",
+    "terminate": "terminate",
+}
+
+
+def billed_writes() -> dict[str, Any]:
+    """The small session's figures of the partition model (results.json "partitions")."""
+    import json
+
+    from bench_setup import ROOT
+
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    if "partitions" not in results:
+        raise SystemExit("run benchmarks/partitions.py first (make bench does)")
+    return dict(results["partitions"]["results"]["small"])
+
+
 def main() -> None:
     figures = measure()
-    print("\nPer operation (request units from the items written and read; on-demand price)")
-    print(f"{'operation':42} {'calls':>5} {'RRU':>5} {'WRU':>5} {'$/million requests':>19}")
+    model = billed_writes()
+    print("\nPer operation (reads from the items read; writes billed as the partition model charges them)")
+    print(f"{'operation':42} {'calls':>5} {'RRU':>5} {'WRU':>5} {'table only':>10} {'$/million requests':>19}")
     for name, units in figures.items():
+        units["table_only_WRU"] = units["WRU"]
+        operation = PARTITION_MODEL_OPERATION.get(name)
+        if operation is not None:
+            units["WRU"] = model[operation]["wru_billed_per_operation"]
         units["usd_per_million_requests"] = priced(units)
         print(
-            f"{name:42} {units['calls']:>5} {units['RRU']:>5.1f} {units['WRU']:>5.0f} "
+            f"{name:42} {units['calls']:>5} {units['RRU']:>5.1f} {units['WRU']:>5.1f} {units['table_only_WRU']:>10.0f} "
             f"{units['usd_per_million_requests']:>19.2f}"
         )
-    append_wru = figures["append 1 message (500 chars), If-Match"]["WRU"]
-    create_wru = figures["create (user, agent, 2 metadata pairs)"]["WRU"]
-    hot = simulate_hot_session(append_wru)
+    own_partition_wcu = model["append"]["own_session_partition_wcu_per_operation"]
+    create_wru = model["create"]["wru_billed_per_operation"]
+    hot = simulate_hot_session(own_partition_wcu)
     print(
-        f"\nOne session's partition: {PARTITION_WCU} WCU/s / {append_wru:.0f} WRU per append = "
+        f"\nOne session's partition: {PARTITION_WCU} WCU/s / {own_partition_wcu:.0f} WCU per append on it = "
         f"{hot['max_appends_per_s']} appends/s at most"
     )
     for row in hot["rows"]:
@@ -236,14 +243,8 @@ def main() -> None:
             f"  offered {row['offered_per_s']:>4}/s  accepted {row['accepted_per_s']:>6}/s  "
             f"throttled {row['throttled_share']:.1%}"
         )
-    # A namespace's creates all write its counter item (one partition) and its GSI1 partition.
-    counter_writes_per_create = 2  # transactional: 2 WRU for the (small) counter item
-    namespace_limit = PARTITION_WCU / counter_writes_per_create
-    print(
-        f"\nOne namespace: every create updates the namespace counter item: {PARTITION_WCU} / "
-        f"{counter_writes_per_create} = {namespace_limit:.0f} creates/s; GSI1 partition NS#<ns>: "
-        f"{PARTITION_WCU} WCU/s of index writes"
-    )
+    ceilings = {operation: model[operation]["namespace_ceiling_per_second"] for operation in model}
+    print(f"\nOne namespace (partition model, hottest shared partition): {ceilings} operations/s")
     write_results(
         "capacity",
         {
@@ -251,7 +252,7 @@ def main() -> None:
             "prices_usd": PRICE,
             "billed_ms": BILLED_MS,
             "hot_session": hot,
-            "namespace_creates_per_s": namespace_limit,
+            "namespace_ceilings_per_s": ceilings,
             "create_wru": create_wru,
         },
     )
