@@ -229,3 +229,64 @@ def test_without_java_it_runs_on_moto_and_says_so(tmp_path: Path, monkeypatch: p
         assert (status, got["user_id"]) == (200, "m")
     finally:
         assert runtime.stop() == 0
+
+
+def test_an_old_local_state_is_migrated_on_start(tmp_path: Path) -> None:
+    """A `.local/` written by the previous version (layout 1 items, listing indexes projecting
+    ALL): `make run` rebuilds the indexes, migrates the data, says so, and serves it."""
+    import boto3
+
+    import layout1
+    from agent_sessions.models.items import SessionItem
+    from local_runtime.__main__ import TABLES, start_database
+    from local_runtime.template import table_definitions
+
+    first = start_runtime(tmp_path)  # the dev organization, namespace and key
+    namespace_id = next(line.split("(")[1].split(")")[0] for line in first.output if "namespace " in line)
+    assert first.stop() == 0
+    database = start_database(tmp_path, "dynamodb-local")
+    try:
+        client = boto3.client("dynamodb", endpoint_url=database.endpoint)
+        table = TABLES["SessionsTable"]
+        client.delete_table(TableName=table)
+        old = dict(table_definitions()["SessionsTable"])
+        old.pop("_ttl")
+        old["GlobalSecondaryIndexes"] = [
+            {**index, "Projection": {"ProjectionType": "ALL"}} for index in old["GlobalSecondaryIndexes"]
+        ]
+        client.create_table(TableName=table, **old)
+        now = int(time.time() * 1000)
+        for index in range(12):
+            layout1.create(
+                client,
+                table,
+                SessionItem(
+                    namespace_id=namespace_id,
+                    session_id=f"ses_oldlocalsession{index:06d}",
+                    internal_id="int_local",
+                    user_id=f"user-{index % 3}",
+                    metadata={"env": "prod"},
+                    created_ms=now + index,
+                    updated_ms=now + index,
+                    last_activity_ms=now + index,
+                    expires_ms=now + 86_400_000,
+                    layout=1,
+                ),
+            )
+    finally:
+        database.stop()
+    again = start_runtime(tmp_path)
+    try:
+        said = "".join(again.output)
+        assert "rebuilding index GSI1" in said and "migrated agent-sessions-local to layout 2: 12 sessions" in said
+        status, page = again.json("GET", "/v1/agents/sessions?metadata.env=prod&limit=5")
+        assert status == 200 and page["total"] == 12 and len(page["results"]) == 5
+        status, page = again.json("GET", "/v1/agents/sessions?user_id=user-1")
+        assert status == 200 and page["total"] == 4
+    finally:
+        assert again.stop() == 0
+    third = start_runtime(tmp_path)  # already current: nothing to do, nothing said
+    try:
+        assert "migrated" not in "".join(third.output) and "rebuilding" not in "".join(third.output)
+    finally:
+        assert third.stop() == 0

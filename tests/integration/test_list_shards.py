@@ -1,0 +1,97 @@
+"""Sharded listing partitions: whatever the shards hold, pages come back in one exact global
+order, every session once, with exact totals, through cursors that resume per shard.
+
+On DynamoDB Local: moto copies the whole table for every transaction, so a crowd of sessions
+there costs seconds per create."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from agent_sessions.store import keys
+from conftest import Api
+from support import body_of
+
+pytestmark = pytest.mark.integration
+
+POPULAR = {"agent_id": "support-bot", "metadata": {"env": "prod"}}
+
+
+@pytest.fixture
+def api(local_table: Any) -> Api:
+    return Api()
+
+
+@pytest.fixture
+def crowd(api: Any, frozen_clock: Any) -> list[dict[str, Any]]:
+    """70 sessions (spread over the 16 shards), created 1 s apart; every other one by user u0."""
+    sessions = []
+    for index in range(70):
+        frozen_clock.advance(1)
+        body = {**POPULAR, "user_id": "u0" if index % 2 == 0 else f"user-{index}"}
+        sessions.append(api.created(body))
+    shards = Counter(keys.list_shard(s["session_id"]) for s in sessions)
+    assert len(shards) >= keys.LIST_SHARDS // 2 and len(set(shards.values())) > 1  # spread, unevenly
+    return sessions
+
+
+def pages(api: Any, body: dict[str, Any]) -> tuple[list[str], list[int]]:
+    seen: list[str] = []
+    totals: list[int] = []
+    cursor = None
+    while True:
+        page = body_of(api.call("list", body=body | ({"cursor": cursor} if cursor else {})))
+        seen += [s["session_id"] for s in page["results"]]
+        totals.append(page["total"])
+        cursor = page["pagination"]["next_cursor"]
+        assert page["pagination"]["has_more"] is (cursor is not None)
+        if cursor is None:
+            return seen, totals
+
+
+def test_pages_merge_the_shards_in_created_order(api: Any, crowd: Any) -> None:
+    expected = [s["session_id"] for s in crowd]
+    for filters in ({}, {"agent_id": "support-bot"}, {"metadata": {"env": "prod"}}):
+        for direction in ("desc", "asc"):
+            for limit in (1, 7, 16, 50, 200):
+                body = {"limit": limit, "sort": {"field": "created_at", "direction": direction}, "filters": filters}
+                seen, totals = pages(api, body)
+                assert seen == (expected if direction == "asc" else expected[::-1]), body
+                assert set(totals) == {70}, body
+
+
+def test_a_users_sessions_by_activity_across_shards(api: Any, crowd: Any, frozen_clock: Any) -> None:
+    mine = [s for i, s in enumerate(crowd) if i % 2 == 0]
+    # activity in an order unrelated to creation and to the shards
+    order = sorted(mine, key=lambda s: hash(s["session_id"]) % 997)
+    for session in order:
+        frozen_clock.advance(1)
+        response = api.call("append", session_id=session["session_id"], body={"role": "user", "content": "hi"})
+        assert response["statusCode"] == 200
+    seen, totals = pages(api, {"limit": 6, "filters": {"user_id": "u0"}, "sort": {"field": "last_activity_at"}})
+    assert seen == [s["session_id"] for s in reversed(order)]
+    assert set(totals) == {35}
+    everything, _ = pages(api, {"limit": 9, "sort": {"field": "last_activity_at", "direction": "asc"}})
+    untouched = [s["session_id"] for i, s in enumerate(crowd) if i % 2 == 1]
+    assert everything == untouched + [s["session_id"] for s in order]
+
+
+def test_residual_filters_and_offset_across_shards(api: Any, crowd: Any) -> None:
+    archived = [crowd[i]["session_id"] for i in range(0, 70, 5)]
+    for session_id in archived:
+        assert api.call("update", session_id=session_id, body={"status": "archived"})["statusCode"] == 200
+    seen, totals = pages(api, {"limit": 4, "status": "archived"})
+    assert seen == archived[::-1] and set(totals) == {14}
+    page = body_of(api.call("list_get", query={"limit": "5", "offset": "10", "agent_id": "support-bot"}))
+    assert [s["session_id"] for s in page["results"]] == [s["session_id"] for s in crowd[::-1][10:15]]
+    assert page["total"] == 70
+
+
+def test_a_cursor_from_another_filter_or_altered_shard_list_is_refused(api: Any, crowd: Any) -> None:
+    first = body_of(api.call("list", body={"limit": 3}))
+    cursor = first["pagination"]["next_cursor"]
+    other = api.call("list", body={"limit": 3, "cursor": cursor, "filters": {"agent_id": "support-bot"}})
+    assert other["statusCode"] == 400 and body_of(other)["error"]["code"] == "invalid_cursor"
