@@ -27,6 +27,13 @@ SWAGGER = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog. socketserver's default is 5: when a burst of new connections (one
+    # per request, as urllib and many load tools make them) arrives while the accepting
+    # thread waits for the GIL behind busy handler threads, the kernel's accept queue
+    # overflows, the handshake's last ACK is dropped, and the client, which believes it is
+    # connected, waits on SYN-ACK retransmissions (1 s, 3 s, 7 s, …) until it times out or
+    # is reset. 1024 (capped by net.core.somaxconn) absorbs any burst a laptop can make.
+    request_queue_size = 1024
 
     def __init__(
         self,
