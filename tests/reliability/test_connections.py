@@ -9,6 +9,7 @@ what now takes 5 s)."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import threading
 import time
@@ -27,10 +28,11 @@ def listen_overflows() -> int | None:
     """The kernel's count of connections dropped because a listen queue was full (Linux,
     /proc/net/netstat TcpExt ListenOverflows); None where it cannot be read."""
     try:
-        lines = open("/proc/net/netstat").read().splitlines()
+        with open("/proc/net/netstat") as netstat:
+            lines = netstat.read().splitlines()
     except OSError:
         return None
-    for names, values in zip(lines, lines[1:], strict=False):
+    for names, values in itertools.pairwise(lines):
         if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
             fields = dict(zip(names.split()[1:], values.split()[1:], strict=True))
             return int(fields["ListenOverflows"]) if "ListenOverflows" in fields else None
