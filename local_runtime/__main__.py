@@ -9,7 +9,8 @@ Ctrl-C stops everything it started.
 
 Environment: PORT (3000), HOST (127.0.0.1), DEV_API_KEY, DEV_NAMESPACE (dev),
 LOCAL_STATE_DIR (.local), LOCAL_DATABASE (dynamodb-local | moto), SCHEDULE_SECONDS (run the
-schedules this often instead of their template rate).
+schedules this often instead of their template rate), DYNAMODB_LOCAL_MAX_HEAP (512m: the
+JVM's -Xmx).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def start_database(state_dir: Path, choice: str) -> Database:
         process = subprocess.Popen(  # noqa: S603 - our own fixed command line
             [
                 java,
+                # A bounded heap: a long local run or a load test cannot eat the machine.
+                f"-Xmx{os.environ.get('DYNAMODB_LOCAL_MAX_HEAP', '512m')}",
                 f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
                 "-jar",
                 str(jar),
