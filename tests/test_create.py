@@ -60,6 +60,8 @@ def test_minimal_session_has_every_field_with_its_default(api, frozen_clock):
         "expires_at": clock.to_iso(frozen_clock.now + 30 * 86400 * 1000),
         "terminated_at": None,
         "version": 1,
+        "summary_through_seq": None,
+        "forked_from": None,
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", session["created_at"])
 

@@ -32,10 +32,15 @@ def test_unknown_session_is_404_with_the_envelope(api):
 
 
 def test_malformed_ids_are_404_without_touching_the_store(api, calls):
-    for bad in ("nope", "ses_short", "ses_" + "a" * 22 + "#SESSION", "../etc/passwd"):
+    # callers may name sessions (1-128 of [A-Za-z0-9_.:-]); anything else cannot exist
+    for bad in ("ses_" + "a" * 22 + "#SESSION", "../etc/passwd", "a b", "x" * 129, "naïve"):
         calls.reset()
         assert api.call("get", session_id=bad)["statusCode"] == 404
         assert calls.total == 0
+    for unknown in ("nope", "ses_short", "thread:42.a-b_c"):
+        calls.reset()
+        assert api.call("get", session_id=unknown)["statusCode"] == 404
+        assert calls.calls == {"Query": 1}
 
 
 def test_another_namespace_cannot_see_the_session(api):

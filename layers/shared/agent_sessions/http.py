@@ -293,6 +293,7 @@ class DirectInvocation(BaseModel):
     namespace_id: str = Field(pattern=NAMESPACE_ID_PATTERN.pattern)
     internal_id: str = Field(default="int_direct", pattern=r"^int_[A-Za-z0-9_-]{1,64}$")
     session_id: str | None = Field(default=None, min_length=1, max_length=200)
+    seq: int | None = Field(default=None, ge=0)  # PATCH …/messages/{seq}
     body: Any = None
     query: dict[str, str | int | bool | list[str]] | None = None
     headers: dict[str, str] | None = None  # Idempotency-Key, If-Match
@@ -318,7 +319,13 @@ def invoke_direct(
             code="validation_error",
             details={"errors": [{"loc": ["payload", "session_id"], "msg": "Field required", "type": "missing"}]},
         )
-    path = resource.replace("{session_id}", request.session_id or "")
+    if "{seq}" in resource and request.seq is None:
+        raise ValidationError(
+            "seq is required",
+            code="validation_error",
+            details={"errors": [{"loc": ["payload", "seq"], "msg": "Field required", "type": "missing"}]},
+        )
+    path = resource.replace("{session_id}", request.session_id or "").replace("{seq}", str(request.seq))
     headers = {"Content-Type": JSON, **(request.headers or {})}
     multi_query = (
         {k: [str(x) for x in v] if isinstance(v, list) else [_query_text(v)] for k, v in request.query.items()}
@@ -334,7 +341,7 @@ def invoke_direct(
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} if multi_query else None,
         "multiValueQueryStringParameters": multi_query,
-        "pathParameters": {"session_id": request.session_id} if "{session_id}" in resource else None,
+        "pathParameters": _path_parameters(resource, request),
         "stageVariables": None,
         "requestContext": {
             "requestId": request_id,
@@ -357,6 +364,15 @@ def invoke_direct(
     if int(response["statusCode"]) >= 400:
         raise error_from_envelope(result)
     return result
+
+
+def _path_parameters(resource: str, request: DirectInvocation) -> dict[str, str] | None:
+    parameters = {}
+    if "{session_id}" in resource:
+        parameters["session_id"] = request.session_id or ""
+    if "{seq}" in resource:
+        parameters["seq"] = str(request.seq)
+    return parameters or None
 
 
 def _query_text(value: str | int | bool) -> str:

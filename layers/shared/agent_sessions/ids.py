@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 
-SESSION_ID_PATTERN = re.compile(r"^ses_[A-Za-z0-9_-]{20,64}$")
+# Generated ids are `ses_` + 22 url-safe characters; callers may choose their own (frameworks
+# name their sessions): 1-128 of these characters, none of which is `#` (the keys' separator).
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# A message id carries its seq (`msg_<16 random>.<seq>`), so a message is found by its id with
+# one read. Ids made before carry none (`msg_<22 random>`, no dot).
+MESSAGE_ID_PATTERN = re.compile(r"^msg_[A-Za-z0-9_-]{16}\.(\d{1,10})$")
 NAMESPACE_ID_PATTERN = re.compile(r"^ns_[A-Za-z0-9_-]{1,64}$")
 ORGANIZATION_ID_PATTERN = re.compile(r"^int_[A-Za-z0-9_-]{1,64}$")
 KEY_ID_PATTERN = re.compile(r"^key_[A-Za-z0-9_-]{1,64}$")
@@ -15,8 +20,14 @@ def new_session_id() -> str:
     return "ses_" + secrets.token_urlsafe(16)  # 22 characters, 128 bits
 
 
-def new_message_id() -> str:
-    return "msg_" + secrets.token_urlsafe(16)
+def new_message_id(seq: int) -> str:
+    return f"msg_{secrets.token_urlsafe(12)}.{seq}"  # 96 random bits, then the position
+
+
+def seq_of_message_id(message_id: str) -> int | None:
+    """The seq a message id carries; None for an id made before ids carried one."""
+    match = MESSAGE_ID_PATTERN.match(message_id)
+    return int(match.group(1)) if match else None
 
 
 def is_session_id(value: str) -> bool:

@@ -15,6 +15,7 @@ from agent_sessions.snapstart import prepare_snapshot
 
 if TYPE_CHECKING:
     from agent_sessions.service.changes import SessionChanges
+    from agent_sessions.service.conversation import ConversationService
     from agent_sessions.service.expiry import ExpiryJob
     from agent_sessions.service.messages import MessageService
     from agent_sessions.service.sessions import SessionService
@@ -40,6 +41,7 @@ def reset() -> None:
 
     session_service.cache_clear()
     message_service.cache_clear()
+    conversation_service.cache_clear()
     expiry_job.cache_clear()
     session_changes.cache_clear()
     events_client.cache_clear()
@@ -68,3 +70,12 @@ def session_changes() -> SessionChanges:
     from agent_sessions.service.changes import SessionChanges
 
     return SessionChanges(session_service().store, get_settings())
+
+
+@lru_cache(maxsize=1)
+def conversation_service() -> ConversationService:
+    from agent_sessions.service.conversation import ConversationService
+    from agent_sessions.store.conversation import ConversationStore
+
+    settings = get_settings()
+    return ConversationService(session_service(), ConversationStore(settings), settings)

@@ -29,6 +29,12 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("DELETE", "/v1/agents/sessions/{session_id}", WRITE_SCOPE),
     RouteScope("POST", "/v1/agents/sessions/{session_id}/messages", WRITE_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}/history", READ_SCOPE),
+    RouteScope("DELETE", "/v1/agents/sessions/{session_id}/messages", WRITE_SCOPE),
+    RouteScope("GET", "/v1/agents/sessions/{session_id}/context", READ_SCOPE),
+    RouteScope("POST", "/v1/agents/sessions/{session_id}/fork", WRITE_SCOPE),
+    RouteScope("POST", "/v1/agents/sessions/{session_id}/feedback", WRITE_SCOPE),
+    RouteScope("PATCH", "/v1/agents/sessions/{session_id}/messages/{seq}", WRITE_SCOPE),
+    RouteScope("DELETE", "/v1/agents/sessions", WRITE_SCOPE),
 )
 
 _BY_ROUTE = {(route.method, route.resource): route.scope for route in ROUTE_SCOPES}

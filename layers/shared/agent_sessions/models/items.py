@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from agent_sessions import clock
 from agent_sessions.models.limits import canonical_json, metadata_text
 from agent_sessions.models.requests import Quotas
-from agent_sessions.models.responses import Message, Session, SessionStats
+from agent_sessions.models.responses import Feedback, ForkedFrom, Message, Session, SessionStats
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_item, to_item
 
@@ -33,7 +33,7 @@ class LookupEntry(BaseModel):
 
 # What only create and PATCH write: the session's cold part, kept in its own item so that an
 # append rewrites a head of a few hundred bytes whatever the session's configuration holds.
-BODY_FIELDS = ("situation", "summary", "agent_config", "user_memory", "metadata")
+BODY_FIELDS = ("situation", "summary", "summary_through_seq", "agent_config", "user_memory", "metadata")
 _JSON_FIELDS = ("agent_config", "metadata", "user_memory", "quotas")
 
 
@@ -51,6 +51,7 @@ class SessionItem(BaseModel):
     session_name: str | None = None
     situation: str | None = None
     summary: str | None = None
+    summary_through_seq: int | None = None  # the last seq the summary covers (compaction)
     agent_config: dict[str, Any] = {}
     user_memory: dict[str, Any] | None = None
     metadata: dict[str, Any] = {}
@@ -73,6 +74,8 @@ class SessionItem(BaseModel):
     rate_left: int | None = None  # messages still allowed in that minute
     # 2: head and body items, sharded index keys; 1: one item (before migrate-layout).
     layout: int = keys.LAYOUT_VERSION
+    forked_from: str | None = None  # parent session id (a fork)
+    forked_through: int | None = None  # the parent's last seq copied
 
     # --- derived rules -------------------------------------------------------------------
 
@@ -138,6 +141,10 @@ class SessionItem(BaseModel):
             expires_at=clock.to_iso(self.expires_ms),
             terminated_at=clock.to_iso(self.terminated_ms) if self.terminated_ms is not None else None,
             version=self.version,
+            summary_through_seq=self.summary_through_seq,
+            forked_from=ForkedFrom(session_id=self.forked_from, through_seq=self.forked_through)
+            if self.forked_from is not None and self.forked_through is not None
+            else None,
         )
 
     # --- stored form -----------------------------------------------------------------------
@@ -207,6 +214,7 @@ class SessionItem(BaseModel):
             "kind": "body",
             "situation": self.situation,
             "summary": self.summary,
+            "summary_through_seq": self.summary_through_seq,
             "agent_config": canonical_json(self.agent_config),
             "metadata": canonical_json(self.metadata),
             "user_memory": canonical_json(self.user_memory) if self.user_memory is not None else None,
@@ -260,10 +268,13 @@ class MessageItem(BaseModel):
     latency_ms: float | None = None
     metadata: dict[str, Any] = {}
     timestamp_ms: int
+    feedback: dict[str, Any] | None = None  # {rating, feedback_text, recorded_ms}
+    revision: int = 0  # bumped by every correction (PATCH …/messages/{seq}, feedback)
 
     def to_item(self) -> Item:
-        values: dict[str, Any] = self.model_dump(exclude={"metadata"})
+        values: dict[str, Any] = self.model_dump(exclude={"metadata", "feedback", "namespace_id", "session_id"})
         values["metadata"] = canonical_json(self.metadata)
+        values["feedback"] = canonical_json(self.feedback) if self.feedback is not None else None
         values["PK"] = keys.session_pk(self.namespace_id, self.session_id)
         values["SK"] = keys.message_sk(self.seq)
         values["kind"] = "message"
@@ -272,7 +283,11 @@ class MessageItem(BaseModel):
     @classmethod
     def from_item(cls, item: Item) -> MessageItem:
         values = from_item(item)
+        if "session_id" not in values:
+            values["namespace_id"], values["session_id"] = keys.parse_session_pk(values["PK"])
         values["metadata"] = json.loads(values.get("metadata") or "{}")
+        if isinstance(values.get("feedback"), str):
+            values["feedback"] = json.loads(values["feedback"])
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
 
@@ -291,4 +306,11 @@ class MessageItem(BaseModel):
             latency_ms=self.latency_ms,
             metadata=self.metadata,
             timestamp=clock.to_iso(self.timestamp_ms),
+            feedback=Feedback(
+                rating=self.feedback["rating"],
+                feedback_text=self.feedback.get("feedback_text"),
+                recorded_at=clock.to_iso(self.feedback["recorded_ms"]),
+            )
+            if self.feedback
+            else None,
         )

@@ -102,6 +102,8 @@ MetadataPatch = Annotated[dict[str, MetadataValue | None], AfterValidator(_check
 
 # Identifiers and names are matched, indexed, logged and shown: no control characters.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+# A session id the caller chooses (DESIGN §2b): 1-128 of [A-Za-z0-9_.:-].
+CallerSessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)]
 SessionName = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_NAME_CHARS, pattern=NO_CONTROL_CHARACTERS)]
 Situation = Annotated[str, text_within(MAX_TEXT_BYTES, "situation")]

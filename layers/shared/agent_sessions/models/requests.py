@@ -10,6 +10,7 @@ from agent_sessions.models.limits import (
     DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
     AgentConfig,
+    CallerSessionId,
     ExternalId,
     Metadata,
     MetadataPatch,
@@ -50,6 +51,7 @@ class _Expiry(StrictModel):
 
 
 class CreateSessionRequest(_Expiry):
+    session_id: CallerSessionId | None = None  # absent: a new `ses_…` id
     user_id: ExternalId | None = None
     agent_id: ExternalId | None = None
     session_name: SessionName | None = None
@@ -71,6 +73,8 @@ class UpdateSessionRequest(_Expiry):
     session_name: SessionName | None = None
     situation: Situation | None = None
     summary: Summary | None = None
+    # The last seq the summary covers (a compaction checkpoint): given with `summary`.
+    summary_through_seq: int | None = Field(default=None, ge=0, le=10**9)
     agent_config: dict[str, object] | None = None
     status: SettableStatus | None = None
 
@@ -78,6 +82,8 @@ class UpdateSessionRequest(_Expiry):
     def _status_not_null(self) -> UpdateSessionRequest:
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null; use active or archived")
+        if self.summary_through_seq is not None and (self.summary is None or "summary" not in self.model_fields_set):
+            raise ValueError("summary_through_seq is given together with the summary it checkpoints")
         return self
 
 
@@ -216,3 +222,44 @@ class AppendMessagesRequest(StrictModel):
             return self.messages
         fields = self.model_dump(exclude={"messages", "stream"}, exclude_none=True)
         return [MessageIn.model_validate(fields)]
+
+
+# --- conversation operations (DESIGN §2b) -------------------------------------------------------
+
+MAX_CONTEXT_MESSAGES = 1000
+DEFAULT_CONTEXT_MESSAGES = 100
+FeedbackRating = Literal["positive", "negative"]
+
+
+class FeedbackRequest(StrictModel):
+    message_id: str = Field(min_length=1, max_length=128, pattern=r"^msg_[A-Za-z0-9_.-]{1,124}$")
+    rating: FeedbackRating
+    feedback_text: str | None = Field(default=None, max_length=4096)
+
+
+class MessagePatch(StrictModel):
+    """A JSON merge patch over one stored message: absent leaves a field alone, `null`
+    clears it (`metadata` merges key by key; `content` cannot be cleared)."""
+
+    content: str | None = None
+    metadata: MetadataPatch | None = None
+    tool_inputs: str | None = None
+    tool_outputs: str | None = None
+    token_count: int | None = Field(default=None, ge=0, le=10**9)
+
+    @model_validator(mode="after")
+    def _content_kept(self) -> MessagePatch:
+        if "content" in self.model_fields_set and self.content is None:
+            raise ValueError("content cannot be null; send the corrected text (an empty string redacts it)")
+        if not self.model_fields_set:
+            raise ValueError("give at least one of content, metadata, tool_inputs, tool_outputs, token_count")
+        return self
+
+
+class ForkRequest(StrictModel):
+    """A new session from this one's configuration and its messages 0..through_seq."""
+
+    through_seq: int | None = Field(default=None, ge=0, le=10**9)  # default: every message
+    session_id: CallerSessionId | None = None  # the child's id; absent: a new `ses_…` id
+    session_name: SessionName | None = None
+    metadata: MetadataPatch | None = None  # merged over the parent's

@@ -16,6 +16,11 @@ class SessionStats(BaseModel):
     avg_latency_ms: float | None
 
 
+class ForkedFrom(BaseModel):
+    session_id: str
+    through_seq: int
+
+
 class Session(BaseModel):
     session_id: str
     namespace_id: str
@@ -39,6 +44,8 @@ class Session(BaseModel):
     expires_at: str
     terminated_at: str | None
     version: int
+    summary_through_seq: int | None = None
+    forked_from: ForkedFrom | None = None
 
 
 class TerminatedSession(BaseModel):
@@ -69,6 +76,12 @@ class Health(BaseModel):
     service: str
 
 
+class Feedback(BaseModel):
+    rating: str
+    feedback_text: str | None
+    recorded_at: str
+
+
 class Message(BaseModel):
     message_id: str
     seq: int
@@ -83,6 +96,7 @@ class Message(BaseModel):
     latency_ms: float | None
     metadata: dict[str, Any]
     timestamp: str
+    feedback: Feedback | None = None
 
 
 class AppendResult(BaseModel):
@@ -99,3 +113,34 @@ class HistoryPage(BaseModel):
     returned_messages: int
     has_more: bool
     next_cursor: str | None
+
+
+class RewindResult(BaseModel):
+    session_id: str
+    message_count: int
+    removed_count: int
+    removed: list[Message] | None  # oldest first; null when more than 200 were removed
+
+
+class ContextWindow(BaseModel):
+    session_id: str
+    situation: str | None
+    summary: str | None
+    summary_through_seq: int | None
+    messages: list[Message]
+    token_estimate: int
+    truncated: bool
+    message_count: int
+
+
+class FeedbackResult(BaseModel):
+    session_id: str
+    message_id: str
+    rating: str
+    stored: bool
+    recorded_at: str
+
+
+class ErasedUser(BaseModel):
+    purged: int
+    has_more: bool

@@ -86,7 +86,9 @@ class MessageService:
         body_hash = request_hash(
             "append_messages", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
         )
-        message_ids = [new_message_id() for _ in batch]
+        # A message id carries its seq; a retry at another seq (a concurrent append won the
+        # first) gets ids for its own positions, made once per position.
+        message_ids_by_seq: dict[int, str] = {}
         current: SessionItem | None = None
         for attempt in range(APPEND_ATTEMPTS):
             now = clock.now_ms()
@@ -100,6 +102,10 @@ class MessageService:
                 assert if_match_seq is not None
                 expected = if_match_seq
                 rate_mode = RATE_NONE  # the common case; a rate-limited session answers with its state
+            message_ids = [
+                message_ids_by_seq.setdefault(expected + index, new_message_id(expected + index))
+                for index in range(len(batch))
+            ]
             plan = self._plan(
                 tenant, session_id, batch, message_ids, expected, now, rate_mode, idempotency_key, body_hash, current
             )
@@ -108,11 +114,7 @@ class MessageService:
             except IdempotencyKeyTaken as taken:
                 return AppendResult.model_validate_json(replay(taken.record, "append_messages", body_hash)), True
             except AppendRefused as refused:
-                if refused.current is None or refused.seq_taken:
-                    if refused.seq_taken:
-                        current = None
-                        backoff(attempt)
-                        continue
+                if refused.current is None:
                     raise session_not_found(session_id) from None
                 # The refusal returned the session as it is now: raise when the refusal is
                 # final; otherwise retry at once from that state (no re-read).

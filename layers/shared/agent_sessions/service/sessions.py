@@ -29,6 +29,7 @@ from agent_sessions.service.merge_patch import merge_patch
 from agent_sessions.settings import Settings
 from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.store.sessions import (
+    SessionExists,
     SessionStore,
     StaleVersion,
     TransactionConflict,
@@ -99,7 +100,7 @@ class SessionService:
         expires = self._expiry(now, now, request.ttl_seconds, request.expires_at, request.quotas)
         item = SessionItem(
             namespace_id=tenant.namespace_id,
-            session_id=new_session_id(),
+            session_id=request.session_id or new_session_id(),
             internal_id=tenant.internal_id,
             user_id=request.user_id,
             agent_id=request.agent_id,
@@ -127,6 +128,12 @@ class SessionService:
                 return session, False
             except IdempotencyKeyTaken as taken:
                 return Session.model_validate_json(replay(taken.record, "create_session", body_hash)), True
+            except SessionExists:
+                raise ConflictError(
+                    f"Session {item.session_id} already exists in this namespace",
+                    code="session_exists",
+                    details={"session_id": item.session_id},
+                ) from None
             except TransactionConflict:
                 backoff(attempt)
         raise ServiceUnavailableError(
@@ -145,6 +152,10 @@ class SessionService:
             response_body=response.model_dump_json(),
             expires_ms=now + self.settings.idempotency_ttl_seconds * 1000,
         )
+
+    def expiry_for_new(self, now: int, quotas: Quotas | None) -> int:
+        """The expiry of a session made now with no ttl_seconds or expires_at (a fork)."""
+        return self._expiry(now, now, None, None, quotas)
 
     def _expiry(
         self,
@@ -224,6 +235,16 @@ class SessionService:
         for name in ("session_name", "situation", "summary"):
             if name in fields:
                 setattr(new, name, getattr(patch, name))
+        if "summary" in fields:
+            # A compaction checkpoint: the summary covers messages 0..summary_through_seq
+            # (the write is conditional on the version read, so message_count cannot move).
+            through = patch.summary_through_seq
+            if through is not None and through >= old.message_count:
+                raise validation_error(
+                    ["summary_through_seq"],
+                    f"summary_through_seq must be below message_count ({old.message_count})",
+                )
+            new.summary_through_seq = through
         if "ttl_seconds" in fields or "expires_at" in fields:
             if patch.ttl_seconds is None and patch.expires_at is None:
                 raise validation_error(["expires_at"], "expires_at cannot be removed; give a new time or ttl_seconds")

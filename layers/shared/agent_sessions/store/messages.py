@@ -1,7 +1,7 @@
 """Messages: the append transaction and the history read.
 
-An append is one TransactWriteItems: one Put per message (condition: the seq is free) and
-one Update of the session whose condition carries every rule — the expected
+An append is one TransactWriteItems: one Put per message and one Update of the session
+whose condition carries every rule — the expected
 `message_count`, a writable status, not expired, and the quotas — so a refused batch writes
 nothing. The quotas are compared against attributes the session keeps ready for this
 (`cap_messages`, `tokens_left`, `tool_calls_left`, `rate_*`), so no read is needed first.
@@ -56,10 +56,9 @@ class AppendPlan:
 class AppendRefused(Exception):
     """The session's condition failed; `current` is the session as it was (None: gone)."""
 
-    def __init__(self, current: SessionItem | None, seq_taken: bool = False) -> None:
+    def __init__(self, current: SessionItem | None) -> None:
         super().__init__("append refused")
         self.current = current
-        self.seq_taken = seq_taken
 
 
 class AppendConflict(Exception):
@@ -148,16 +147,11 @@ class MessageStore(TableStore):
                 }
             }
         ]
+        # No condition on the messages: the head's (message_count = expected) already says the
+        # positions are free. An item found there is one a rewind made invisible and has not
+        # yet deleted (store/conversation.py): the new message replaces it.
         for message in plan.messages:
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": message.to_item(),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
+            actions.append({"Put": {"TableName": self.table, "Item": message.to_item()}})
         if plan.idempotency is not None:
             actions.append(idempotency_put(self.table, plan.idempotency, plan.now_ms))
         try:
@@ -173,8 +167,6 @@ class MessageStore(TableStore):
             if codes and codes[0] == "ConditionalCheckFailed":
                 old_item = reasons[0].get("Item") or self.get_raw(session_pk, keys.SESSION_SK)
                 raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error
-            if "ConditionalCheckFailed" in codes[1 : 1 + count]:
-                raise AppendRefused(None, seq_taken=True) from error
             if "TransactionConflict" in codes:
                 raise AppendConflict() from error
             raise

@@ -44,6 +44,10 @@ class StaleVersion(Exception):
     """The session changed (or vanished) since it was read."""
 
 
+class SessionExists(Exception):
+    """A create named a session id that is taken in this namespace."""
+
+
 @dataclass
 class IndexPage:
     items: list[Item]
@@ -177,19 +181,23 @@ class SessionStore(TableStore):
 
     # --- writes ------------------------------------------------------------------------------
 
-    def create_session(self, session: SessionItem, idempotency: IdempotencyRecord | None, now_ms: int) -> None:
+    def create_session(
+        self, session: SessionItem, idempotency: IdempotencyRecord | None, now_ms: int, *, pending: bool = False
+    ) -> None:
         """1 round trip: the session's head and body, its lookup items, the listing counters'
-        shards and the idempotency record, all or nothing."""
+        shards and the idempotency record, all or nothing. `pending`: the head replaces the
+        invisible `forking` head a fork wrote first (and nothing else)."""
+        put_head: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": session.to_item(self.settings.terminated_retention_seconds, self.settings.idle_after_seconds),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+        if pending:
+            put_head["ConditionExpression"] = "#status = :forking"
+            put_head["ExpressionAttributeNames"] = {"#status": "status"}
+            put_head["ExpressionAttributeValues"] = {":forking": {"S": "forking"}}
         actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": session.to_item(
-                        self.settings.terminated_retention_seconds, self.settings.idle_after_seconds
-                    ),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            },
+            {"Put": put_head},
             {"Put": {"TableName": self.table, "Item": session.body_item()}},
         ]
         for entry in session.lookups():
@@ -207,6 +215,8 @@ class SessionStore(TableStore):
             if idempotency is not None:
                 raise_if_key_taken(self, reasons, len(actions), idempotency, error)
             codes = [reason.get("Code") for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise SessionExists() from error
             # A claim that failed on a record gone by the time it was read: retry the claim.
             if "TransactionConflict" in codes or (idempotency is not None and codes[-1:] == ["ConditionalCheckFailed"]):
                 raise TransactionConflict() from error
