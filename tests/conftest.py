@@ -43,6 +43,12 @@ ROUTES = {
     "terminate": ("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}"),
     "append": ("append_messages", "POST", "/v1/agents/sessions/{session_id}/messages"),
     "history": ("get_history", "GET", "/v1/agents/sessions/{session_id}/history"),
+    "rewind": ("rewind_messages", "DELETE", "/v1/agents/sessions/{session_id}/messages"),
+    "context": ("get_context", "GET", "/v1/agents/sessions/{session_id}/context"),
+    "fork": ("fork_session", "POST", "/v1/agents/sessions/{session_id}/fork"),
+    "feedback": ("record_feedback", "POST", "/v1/agents/sessions/{session_id}/feedback"),
+    "update_message": ("update_message", "PATCH", "/v1/agents/sessions/{session_id}/messages/{seq}"),
+    "erase": ("erase_user", "DELETE", "/v1/agents/sessions"),
 }
 
 
@@ -69,12 +75,23 @@ class Api:
     def __init__(self) -> None:
         self.tenant: dict[str, Any] | None = TENANT
 
-    def call(self, operation: str, *, session_id: str | None = None, tenant: Any = "default", **kwargs: Any) -> dict:
+    def call(
+        self,
+        operation: str,
+        *,
+        session_id: str | None = None,
+        seq: int | None = None,
+        tenant: Any = "default",
+        **kwargs: Any,
+    ) -> dict:
         function, method, resource = ROUTES[operation]
+        path_parameters = {"session_id": session_id} if session_id is not None else {}
+        if seq is not None:
+            path_parameters["seq"] = str(seq)
         event = api_event(
             method,
             resource,
-            path_parameters={"session_id": session_id} if session_id is not None else None,
+            path_parameters=path_parameters or None,
             authorizer=self.tenant if tenant == "default" else tenant,
             **kwargs,
         )
@@ -104,14 +121,25 @@ class Clock:
 @pytest.fixture
 def table() -> Iterator[Any]:
     """moto's in-process DynamoDB with the table built from template.yaml."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from moto import mock_aws
 
-    with mock_aws():
+    from agent_sessions.store import sessions as session_store
+
+    with mock_aws(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dynamodb") as serial:
+        # moto's backend is not thread-safe (a transaction deep-copies the table while another
+        # thread writes): the store's parallel calls run one at a time here. DynamoDB Local,
+        # in tests/integration and tests/reliability, takes them in parallel as DynamoDB does.
+        saved, session_store._pool = session_store._pool, serial
         runtime.reset()
         client = dynamodb()
         create_tables(client, TABLE_NAMES)
-        yield client
-        runtime.reset()
+        try:
+            yield client
+        finally:
+            session_store._pool = saved
+            runtime.reset()
 
 
 @pytest.fixture

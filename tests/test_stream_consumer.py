@@ -168,3 +168,44 @@ def test_session_item_round_trips_through_a_stream_image(api: Any, table: Any) -
     session = api.created({"user_id": "u1", "quotas": {"max_messages": 5}})
     item = SessionItem.from_item(raw_session(table, session["session_id"]))
     assert item == session_service().store.get_session("ns_test", session["session_id"])
+
+
+def test_a_fork_is_announced_once_complete_and_an_unfinished_one_never(
+    api: Any, table: Any, captured_events: Any
+) -> None:
+    from agent_sessions.models.items import SessionItem
+    from agent_sessions.runtime import conversation_service
+
+    store = conversation_service().store
+    pending = SessionItem(
+        namespace_id="ns_test", session_id="child", internal_id="int_testorg",
+        created_ms=1, updated_ms=1, last_activity_ms=1, expires_ms=1,
+    )  # fmt: skip
+    store.put_pending(pending, 3600, 1_000)
+    pending_image = raw_session(table, "child")
+    assert consume(record("INSERT", new=pending_image, seq="1")) == {"batchItemFailures": []}
+    assert captured_events() == []  # invisible: nothing to announce yet
+    # the fork completes: the real head replaces the invisible one
+    parent = api.created({"user_id": "u1"})["session_id"]
+    api.call("append", session_id=parent, body={"content": "hi"})
+    forked = api.call("fork", session_id=parent, body={"session_id": "done-child"})
+    assert forked["statusCode"] == 200
+    done = raw_session(table, "done-child")
+    as_pending = {**done, "status": {"S": "forking"}}
+    consume(record("MODIFY", old=as_pending, new=done, seq="2"))
+    assert [(e["detail-type"], e["detail"]["session_id"]) for e in captured_events()] == [
+        ("session.created", "done-child")
+    ]
+    # an unfinished fork's head removed by TTL: its copies go, no event
+    api.call("append", session_id=parent, body={"content": "again"})
+    copy = {
+        "PK": pending_image["PK"],
+        "SK": {"S": "MSG#0000000000"},
+        "message_id": {"S": "msg_x"},
+        "content": {"S": "orphan"},
+    }
+    table.put_item(TableName=os.environ["TABLE_NAME"], Item=copy)
+    table.delete_item(TableName=os.environ["TABLE_NAME"], Key={"PK": pending_image["PK"], "SK": pending_image["SK"]})
+    consume(record("REMOVE", old=pending_image, identity=TTL_IDENTITY, seq="3"))
+    assert [i for i in scan_all(table) if i["PK"] == pending_image["PK"]] == []
+    assert captured_events() == []  # nothing announced for it (the queue was read above)

@@ -102,3 +102,66 @@ def test_concurrent_retries_of_one_append_append_once(live_api: LiveApi) -> None
     session = live_api.session(session_id).body
     assert session["message_count"] == 2
     assert [m["content"] for m in every_message(live_api, session_id)] == ["once", "only once"]
+
+
+def test_rewinds_racing_appends_leave_exact_state(live_api: LiveApi) -> None:
+    """8 appenders and 2 rewinders (pop the last message, half of them with If-Match) on one
+    session: every pop removes exactly one message, and afterwards the stored messages are
+    exactly the appended minus the popped, gapless, with stats that agree."""
+    session_id = live_api.create().body["session_id"]
+    appenders, appends_each = 8, scale(6, 20)
+    rewinders, pops_each = 2, scale(6, 20)
+
+    def appender(worker: int) -> list[str]:
+        sent: list[str] = []
+        for n in range(appends_each):
+            text = f"a{worker}-{n}"
+            key = uuid.uuid4().hex
+            reply = retried(
+                lambda text=text, key=key: live_api.request(
+                    "POST",
+                    f"/v1/agents/sessions/{session_id}/messages",
+                    {"content": text, "token_count": 1},
+                    headers={"Idempotency-Key": key},
+                )
+            )
+            assert reply.status == 200, reply.body
+            sent.append(text)
+        return sent
+
+    def rewinder(worker: int) -> tuple[list[str], int]:
+        popped: list[str] = []
+        stale = 0
+        for n in range(pops_each):
+            headers = {}
+            if n % 2:  # exactly-once with If-Match: the count just read, 412 if an append came first
+                headers["If-Match"] = f'"{live_api.session(session_id).body["message_count"]}"'
+            reply = retried(
+                lambda headers=headers: live_api.request(
+                    "DELETE", f"/v1/agents/sessions/{session_id}/messages?last=1", headers=headers
+                )
+            )
+            if reply.status == 412:
+                stale += 1
+                continue
+            assert reply.status == 200, reply.body
+            assert reply.body["removed_count"] == len(reply.body["removed"]) <= 1
+            popped += [m["content"] for m in reply.body["removed"]]
+        return popped, stale
+
+    with ThreadPoolExecutor(appenders + rewinders) as pool:
+        appended = [pool.submit(appender, worker) for worker in range(appenders)]
+        rewound = [pool.submit(rewinder, worker) for worker in range(rewinders)]
+        sent = [text for future in appended for text in future.result()]
+        popped = [text for future in rewound for text in future.result()[0]]
+
+    assert len(popped) == len(set(popped)) and set(popped) <= set(sent)  # each pop took a different message
+    session = live_api.session(session_id).body
+    messages = every_message(live_api, session_id)
+    survivors = sorted(m["content"] for m in messages)
+    assert survivors == sorted(set(sent) - set(popped))
+    assert [m["seq"] for m in messages] == list(range(len(messages)))  # gapless
+    assert session["message_count"] == len(messages) == session["stats"]["total_messages"]
+    assert session["stats"]["total_tokens"] == len(messages)  # every pop took its tokens with it
+    stored = [item for item in live_api.scan() if item["SK"]["S"].startswith("MSG#")]
+    assert len(stored) == len(messages)  # nothing hidden left behind

@@ -187,3 +187,42 @@ def test_idempotent_retries_through_faults_append_exactly_once(live_api: LiveApi
     faults.rate = 0.0
     assert [m["content"] for m in every_message(live_api, session_id)] == texts
     assert live_api.session(session_id).body["message_count"] == len(texts)
+
+
+def test_forks_and_rewinds_through_faults(live_api: LiveApi, faults: FaultInjector) -> None:
+    """A fork retried with one Idempotency-Key through faults makes exactly one complete child
+    and never a partial one; rewinds retried with If-Match remove exactly what they say."""
+    faults.rate = 0.0
+    parent = live_api.create({"user_id": "faulty"}).body["session_id"]
+    texts = [f"m{n}" for n in range(120)]
+    for start in range(0, 120, 60):
+        batch = {"messages": [{"content": text} for text in texts[start : start + 60]]}
+        assert live_api.request("POST", f"/v1/agents/sessions/{parent}/messages", batch).status == 200
+    faults.rate = 0.25
+    key = uuid.uuid4().hex
+    child = None
+    for _ in range(60):
+        reply = live_api.request("POST", f"/v1/agents/sessions/{parent}/fork", {}, headers={"Idempotency-Key": key})
+        assert _acceptable(reply) or reply.status == 409, (reply.status, reply.body)
+        if reply.status == 200:
+            child = reply.body["session_id"]
+            break
+    assert child is not None, "the fork never succeeded"
+    count = 120
+    for _ in range(3):  # pop three, each exactly once through faults
+        for _ in range(60):
+            reply = live_api.request(
+                "DELETE", f"/v1/agents/sessions/{child}/messages?last=1", headers={"If-Match": f'"{count}"'}
+            )
+            assert _acceptable(reply) or reply.status == 412, (reply.status, reply.body)
+            if reply.status in (200, 412):
+                break
+        count -= 1
+    faults.rate = 0.0
+    children = [i for i in live_api.scan() if i["SK"]["S"] == "SESSION" and i.get("forked_from")]
+    assert len(children) == 1  # one child, however many retries
+    assert [m["content"] for m in every_message(live_api, child)] == texts[:117]
+    assert live_api.session(child).body["message_count"] == 117
+    assert [m["content"] for m in every_message(live_api, parent)] == texts  # the parent untouched
+    listed = live_api.request("GET", "/v1/agents/sessions?user_id=faulty").body
+    assert listed["total"] == 2

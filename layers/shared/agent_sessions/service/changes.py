@@ -1,6 +1,6 @@
 """The stream consumer's rules: what each change of a session item means.
 
-- INSERT → `session.created`
+- INSERT → `session.created` (a fork's: when its invisible `forking` head becomes the real one)
 - MODIFY into `terminated` → `session.terminated`
 - REMOVE → delete everything left of the session (messages, lookups) in batches; when it was
   DynamoDB's TTL (userIdentity: the dynamodb service), also take the session out of its
@@ -22,6 +22,13 @@ from agent_sessions.store import keys
 from agent_sessions.store.sessions import SessionStore
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+FORKING = "forking"  # the invisible head a fork writes before its copies (store/conversation.py)
+
+
+def _status(image: dict[str, Any]) -> str | None:
+    return (image.get("status") or {}).get("S")
+
+
 ENDED_MARKER_DAYS = 7
 
 
@@ -44,15 +51,25 @@ class SessionChanges:
         event_id = str(record.get("eventID") or "")
         name = record.get("eventName")
         if name == "INSERT":
+            if _status(change["NewImage"]) == FORKING:
+                return None  # a fork's invisible head: created when it completes (MODIFY below)
             session = SessionItem.from_item(change["NewImage"])
             return self._publish(publisher.CREATED, session, event_id, occurred_ms)
         if name == "MODIFY":
+            if _status(change["OldImage"]) == FORKING:
+                return self._publish(
+                    publisher.CREATED, SessionItem.from_item(change["NewImage"]), event_id, occurred_ms
+                )
             old = SessionItem.from_item(change["OldImage"])
             new = SessionItem.from_item(change["NewImage"])
             if new.status == "terminated" and old.status != "terminated":
                 return self._publish(publisher.TERMINATED, new, event_id, occurred_ms)
             return None
         if name == "REMOVE":
+            if _status(change["OldImage"]) == FORKING:
+                # A fork that never completed: never visible, never counted; remove its copies.
+                self.store.delete_partition(change["Keys"]["PK"]["S"])
+                return None
             removed = SessionItem.from_item(change["OldImage"])
             return self._removed(record, removed, event_id, occurred_ms)
         return None
