@@ -20,6 +20,10 @@ DIRECT = {
     "direct_terminate_session": "terminate_session",
     "direct_append_messages": "append_messages",
     "direct_get_history": "get_history",
+    "direct_rewind_messages": "rewind_messages",
+    "direct_get_context": "get_context",
+    "direct_fork_session": "fork_session",
+    "direct_erase_user": "erase_user",
 }
 
 
@@ -33,8 +37,22 @@ def test_sample_direct_events(name: str, table: Any) -> None:
     payload = json.loads((EVENTS / f"{name}.json").read_text())
     result = invoke(DIRECT[name], payload)
     assert isinstance(result, dict)
-    if "session_id" in payload:
+    if "session_id" in payload and name != "direct_fork_session":
         assert result["session_id"] == EXAMPLE_SESSION
+
+
+def test_a_direct_correction_names_the_message_by_seq(table: Any) -> None:
+    """`seq` is the second path parameter a direct invocation can carry (PATCH …/messages/{seq})."""
+    seed_example()
+    invoke("append_messages", {"namespace_id": "ns_test", "session_id": EXAMPLE_SESSION, "body": {"content": "secret"}})
+    payload = json.loads((EVENTS / "direct_update_message.json").read_text())
+    payload["internal_id"] = "int_testorg"
+    corrected = invoke("update_message", payload)
+    assert (corrected["seq"], corrected["content"]) == (0, "[redacted]")
+    with pytest.raises(errors.ValidationError):
+        invoke("update_message", {k: v for k, v in payload.items() if k != "seq"})
+    with pytest.raises(errors.NotFoundError):
+        invoke("update_message", {**payload, "seq": 5})
 
 
 def test_direct_returns_what_http_returns(api: Any, table: Any) -> None:

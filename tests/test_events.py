@@ -31,6 +31,12 @@ EXPECTED = {
     "append_messages_422": ("append_messages", 422),
     "get_history": ("get_history", 200),
     "get_history_404": ("get_history", 404),
+    "rewind_messages": ("rewind_messages", 200),
+    "get_context": ("get_context", 200),
+    "fork_session": ("fork_session", 200),
+    "record_feedback_404": ("record_feedback", 404),
+    "update_message_404": ("update_message", 404),
+    "erase_user": ("erase_user", 200),
 }
 
 

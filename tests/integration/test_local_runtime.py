@@ -49,6 +49,25 @@ def test_every_route_through_the_authorizer(local_runtime: Runtime) -> None:
     assert (status, appended["message_count"]) == (200, 1)
     status, history = rt.json("GET", f"/v1/agents/sessions/{sid}/history")
     assert status == 200 and [m["content"] for m in history["messages"]] == ["Hello there"]
+    # the conversation operations (DESIGN §2b)
+    rt.json("POST", f"/v1/agents/sessions/{sid}/messages", {"role": "assistant", "content": "Hi!", "token_count": 3})
+    message_id = history["messages"][0]["message_id"]
+    status, feedback = rt.json(
+        "POST", f"/v1/agents/sessions/{sid}/feedback", {"message_id": message_id, "rating": "positive"}
+    )
+    assert (status, feedback["stored"]) == (200, True)
+    status, corrected = rt.json("PATCH", f"/v1/agents/sessions/{sid}/messages/0", {"content": "[redacted]"})
+    assert (status, corrected["content"]) == (200, "[redacted]")
+    status, window = rt.json(
+        "GET", f"/v1/agents/sessions/{sid}/context?max_tokens=4"
+    )  # 1 for the summary "s", 3 for the answer
+    assert status == 200 and [m["content"] for m in window["messages"]] == ["Hi!"] and window["truncated"]
+    status, child = rt.json("POST", f"/v1/agents/sessions/{sid}/fork", {"through_seq": 0, "session_id": "branch-1"})
+    assert (status, child["session_id"], child["message_count"]) == (200, "branch-1", 1)
+    status, rewound = rt.json("DELETE", f"/v1/agents/sessions/{sid}/messages?last=1", headers={"If-Match": '"2"'})
+    assert (status, rewound["message_count"]) == (200, 1)
+    status, erased = rt.json("DELETE", "/v1/agents/sessions?user_id=nobody")
+    assert (status, erased) == (200, {"purged": 0, "has_more": False})
     status, ended = rt.json("DELETE", f"/v1/agents/sessions/{sid}")
     assert (status, ended["status"]) == (200, "terminated")
     # curl -d sends a form content type; the body is JSON all the same
