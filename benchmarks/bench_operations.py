@@ -59,6 +59,12 @@ DESIGN_MINIMUM: dict[str, int | None] = {
     "list namespace": 2,  # DESIGN §10: a list page may take 2 (index + batch get)
     "list by user_id": 2,
     "list by metadata": 2,
+    # DESIGN §2b / the conversation operations' issue
+    "rewind last=1, If-Match": 1,
+    "context, fits one page": 1,
+    "feedback": None,
+    "correct a message (PATCH)": None,
+    "fork 20 messages": None,
 }
 
 
@@ -195,7 +201,7 @@ def main() -> None:
         sid = base["session_id"]
         for n in range(30):
             create({"user_id": f"other-{n}", "metadata": {"team": "other"}})
-        state = {"count": 0}
+        state: dict[str, Any] = {"count": 0}
 
         def append_if_match(batch: int = 1) -> dict[str, Any]:
             body: dict[str, Any] = (
@@ -217,6 +223,18 @@ def main() -> None:
         def append_plain() -> dict[str, Any]:
             result = call(
                 "append_messages", "POST", "/v1/agents/sessions/{session_id}/messages", sid, body={"content": "hi"}
+            )
+            state["count"] = result["message_count"]
+            return result
+
+        def rewind_one() -> dict[str, Any]:
+            result = call(
+                "rewind_messages",
+                "DELETE",
+                "/v1/agents/sessions/{session_id}/messages",
+                sid,
+                query={"last": "1"},
+                headers={"If-Match": f'"{state["count"]}"'},
             )
             state["count"] = result["message_count"]
             return result
@@ -261,8 +279,34 @@ def main() -> None:
             "list by metadata": lambda: call(
                 "list_sessions", "GET", "/v1/agents/sessions", query={"metadata.team": "core", "limit": "20"}
             ),
+            "rewind last=1, If-Match": rewind_one,
+            "context, fits one page": lambda: call(
+                "get_context",
+                "GET",
+                "/v1/agents/sessions/{session_id}/context",
+                sid,
+                query={"max_tokens": "2000", "max_messages": "50"},
+            ),
+            "feedback": lambda: call(
+                "record_feedback",
+                "POST",
+                "/v1/agents/sessions/{session_id}/feedback",
+                sid,
+                body={"message_id": state["last_message_id"], "rating": "positive"},
+            ),
+            "correct a message (PATCH)": lambda: call(
+                "update_message",
+                "PATCH",
+                "/v1/agents/sessions/{session_id}/messages/{seq}",
+                sid,
+                seq=0,
+                body={"content": "[redacted]"},
+            ),
+            "fork 20 messages": lambda: call(
+                "fork_session", "POST", "/v1/agents/sessions/{session_id}/fork", sid, body={"through_seq": 19}
+            ),
         }
-        append_if_match(20)  # a history to read
+        state["last_message_id"] = append_if_match(20)["messages"][-1]["message_id"]  # a history to read
 
         print("\nDynamoDB per operation (DynamoDB Local; capacity as DynamoDB reports it)")
         print(f"{'operation':30} {'calls':>5} {'trips':>5} {'minimum':>7} {'RCU':>6} {'WCU':>6}  detail")

@@ -30,7 +30,9 @@ def write_results(section: str, figures: object) -> None:
     out.write_text(json.dumps(existing, indent=2) + "\n")
 
 
-def call(function: str, method: str, resource: str, session_id: str | None = None, **kwargs: object) -> dict:
+def call(
+    function: str, method: str, resource: str, session_id: str | None = None, seq: int | None = None, **kwargs: object
+) -> dict:
     """One request to a function's handler, as API Gateway sends it for the test tenant;
     the decoded body of its 200 (anything else stops the benchmark)."""
     import json
@@ -40,7 +42,9 @@ def call(function: str, method: str, resource: str, session_id: str | None = Non
     event = api_event(
         method,
         resource,
-        path_parameters={"session_id": session_id} if session_id else None,
+        path_parameters=({"session_id": session_id} if session_id else {})
+        | ({"seq": str(seq)} if seq is not None else {})
+        or None,
         authorizer=TENANT,
         **kwargs,  # type: ignore[arg-type]
     )

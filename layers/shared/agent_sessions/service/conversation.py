@@ -337,7 +337,8 @@ class ConversationService:
                 code="fork_too_large",
                 details={"messages": through + 1, "limit": MAX_FORK_MESSAGES},
             )
-        copies = self._copies(tenant, session_id, through) if through >= 0 else []
+        # Messages 0..through only, one Query per MB, whatever the parent holds after them.
+        copies = self.store.read_range(tenant.namespace_id, session_id, 0, through) if through >= 0 else []
         child = self._child(tenant, parent, request, through, copies, now)
         record: IdempotencyRecord | None = None
         if idempotency_key is not None:
@@ -363,10 +364,6 @@ class ConversationService:
             self._abandon(child)
             raise
         return child.to_session(now, self.settings.idle_after_seconds), False
-
-    def _copies(self, tenant: Tenant, session_id: str, through: int) -> list[MessageItem]:
-        tail = self.store.read_tail(tenant.namespace_id, session_id, 0, with_body=False)
-        return [m for m in tail.messages if m.seq <= through]
 
     def _child(
         self,

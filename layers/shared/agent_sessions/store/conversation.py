@@ -91,6 +91,27 @@ class ConversationStore(SessionStore):
             messages = [message for message in messages if message.seq < session.message_count]
         return SessionTail(session, messages)
 
+    def read_range(self, namespace_id: str, session_id: str, low_seq: int, high_seq: int) -> list[MessageItem]:
+        """Messages low_seq..high_seq, oldest first (one Query per MB)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.session_pk(namespace_id, session_id)},
+                ":low": {"S": keys.message_sk(low_seq)},
+                ":high": {"S": keys.message_sk(high_seq)},
+            },
+            "ConsistentRead": True,
+        }
+        messages: list[MessageItem] = []
+        while True:
+            with store_errors():
+                response = self.client.query(**request)
+            messages += [MessageItem.from_item(item) for item in response.get("Items", [])]
+            if not response.get("LastEvaluatedKey"):
+                return messages
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def read_newest(
         self, namespace_id: str, session_id: str, after_seq: int, page: int
     ) -> tuple[SessionItem | None, list[MessageItem], Item | None]:
