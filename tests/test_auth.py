@@ -162,12 +162,16 @@ def test_the_authorizer_reads_two_items_and_writes_nothing(tenants: Tenants, cal
 
 def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str = "ses_AAAAAAAAAAAAAAAAAAAAAA") -> Any:
     _, method, resource = ROUTES[operation]
-    path = resource.replace("{session_id}", session_id)
+    path = resource.replace("{session_id}", session_id).replace("{seq}", "0")
+    path += {"rewind": "?last=1", "erase": "?user_id=u1"}.get(operation, "")
     body = {
         "create": {"user_id": "u1"},
         "list": {},
         "update": {"metadata": {"k": "v"}},
         "append": {"messages": [{"role": "user", "content": "hi"}]},
+        "fork": {},
+        "feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
+        "update_message": {"content": "x"},
     }.get(operation)
     raw = json.dumps(body).encode() if body is not None else b""
     all_headers = [("Content-Type", "application/json"), *headers.items()] if raw else list(headers.items())
@@ -178,7 +182,7 @@ def auth(key: str, namespace: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "X-Namespace": namespace}
 
 
-WRITE_OPERATIONS = {"create", "update", "terminate", "append"}
+WRITE_OPERATIONS = {"create", "update", "terminate", "append", "rewind", "fork", "feedback", "update_message", "erase"}
 
 
 @pytest.fixture
@@ -253,7 +257,7 @@ def test_tenant_isolation_matrix(
 
 def test_read_only_key_reads(gateway: Any, tenants: Tenants, victim: dict[str, Any]) -> None:
     headers = auth(tenants.a_read, "prod")
-    for operation in ("get", "history", "list", "list_get"):
+    for operation in ("get", "history", "list", "list_get", "context"):
         response = call(gateway, operation, headers, victim["session_id"])
         assert response.status == 200, (operation, response.body)
     assert call(gateway, "get", headers, victim["session_id"]).json()["session_id"] == victim["session_id"]
@@ -266,9 +270,11 @@ def test_another_tenants_session_is_404_and_untouched(
     before = scan_all(table)
     for headers in (auth(tenants.b_full, "prod"), auth(tenants.a_full, "staging")):
         response = call(gateway, operation, headers, victim["session_id"])
-        if operation in ("create", "list", "list_get"):
+        if operation in ("create", "list", "list_get", "erase"):
             assert response.status == 200, response.body  # their own namespace, where the victim is not
             assert victim["session_id"] not in response.body.decode()
+            if operation == "erase":  # the victim's user has no session in this namespace
+                assert response.json() == {"purged": 0, "has_more": False}
             continue
         assert response.status == 404, response.body
         assert response.json()["error"]["type"] == "NotFoundError"

@@ -179,3 +179,19 @@ def test_waking_an_idle_session_moves_its_due_entry_even_with_if_match(api: Any,
     assert int(woken.split("#", 1)[0]) == clock.now_ms() + IDLE * 1000
     frozen_clock.advance(IDLE + 1)
     assert run_job()["idled"] == 1
+
+
+def test_rewound_redacted_and_forked_sessions_expire_cleanly(api: Any, table: Any, frozen_clock: Any) -> None:
+    parent = api.created({"user_id": "u1", "ttl_seconds": 600})["session_id"]
+    api.call("append", session_id=parent, body={"messages": [{"content": f"m{n}"} for n in range(5)]})
+    api.call("rewind", session_id=parent, query={"last": "2"})
+    api.call("update_message", session_id=parent, seq=0, body={"content": "[redacted]"})
+    child = json.loads(api.call("fork", session_id=parent, body={})["body"])["session_id"]
+    frozen_clock.advance(601)  # the parent ends; the child (default TTL) lives on
+    report = run_job()
+    assert report["expired"] == 1
+    assert [i for i in scan_all(table) if f"#SES#{parent}" in i["PK"]["S"]] == []
+    listed = json.loads(api.call("list", body={"filters": {"user_id": "u1"}})["body"])
+    assert [s["session_id"] for s in listed["results"]] == [child] and listed["total"] == 1
+    history = json.loads(api.call("history", session_id=child)["body"])["messages"]
+    assert [m["content"] for m in history] == ["[redacted]", "m1", "m2"]
