@@ -49,6 +49,44 @@ def text_within(limit: int, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+# DynamoDB's own limit for nested attributes, so a free-form object could also be stored as a
+# native map. Deeper is refused with 422 naming the field (it used to reach the idempotency
+# hash and fail there as a 500).
+MAX_NESTING = 32
+
+
+def nesting_depth(value: Any) -> int:
+    """Levels of objects and arrays: a scalar 0, `{}` 1, `{"a": {}}` 2. Iterative, so any depth
+    is measured without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # past the limit the answer is known; stop walking
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def nested_within(what: str) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if value is not None and (depth := nesting_depth(value)) > MAX_NESTING:
+            raise PydanticCustomError(
+                "too_deep",
+                "{what} nests more than {limit} levels of objects and arrays (found {depth})",
+                {"what": what, "limit": MAX_NESTING, "depth": depth},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 def object_within(limit: int, what: str) -> AfterValidator:
     def check(value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and (size := len(canonical_json(value).encode("utf-8", "surrogatepass"))) > limit:
@@ -108,8 +146,23 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern
 SessionName = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_NAME_CHARS, pattern=NO_CONTROL_CHARACTERS)]
 Situation = Annotated[str, text_within(MAX_TEXT_BYTES, "situation")]
 Summary = Annotated[str, text_within(MAX_TEXT_BYTES, "summary")]
-AgentConfig = Annotated[dict[str, Any], object_within(MAX_AGENT_CONFIG_BYTES, "agent_config")]
-UserMemory = Annotated[dict[str, Any], object_within(MAX_USER_MEMORY_BYTES, "user_memory")]
+_DEPTH_NOTE = f"Objects and arrays nest at most {MAX_NESTING} levels."
+AgentConfig = Annotated[
+    dict[str, Any],
+    Field(description=f"Free-form, at most {MAX_AGENT_CONFIG_BYTES // KIB} KiB. {_DEPTH_NOTE}"),
+    nested_within("agent_config"),
+    object_within(MAX_AGENT_CONFIG_BYTES, "agent_config"),
+]
+UserMemory = Annotated[
+    dict[str, Any],
+    Field(description=f"Free-form, at most {MAX_USER_MEMORY_BYTES // KIB} KiB. {_DEPTH_NOTE}"),
+    nested_within("user_memory"),
+    object_within(MAX_USER_MEMORY_BYTES, "user_memory"),
+]
+# A merge patch over agent_config or user_memory (the merged object is checked again).
+ObjectPatch = Annotated[
+    dict[str, Any], Field(description=f"A JSON merge patch. {_DEPTH_NOTE}"), nested_within("the patch")
+]
 TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS_INPUT)]
 
 MAX_MESSAGE_BYTES = 256 * KIB

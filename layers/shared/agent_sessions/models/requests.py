@@ -14,6 +14,7 @@ from agent_sessions.models.limits import (
     ExternalId,
     Metadata,
     MetadataPatch,
+    ObjectPatch,
     SessionName,
     Situation,
     Summary,
@@ -68,14 +69,14 @@ class UpdateSessionRequest(_Expiry):
     """A JSON merge patch (RFC 7396): a key that is absent is left alone, `null` removes or
     clears, objects (`user_memory`, `metadata`, `agent_config`) merge key by key."""
 
-    user_memory: dict[str, object] | None = None
+    user_memory: ObjectPatch | None = None
     metadata: MetadataPatch | None = None
     session_name: SessionName | None = None
     situation: Situation | None = None
     summary: Summary | None = None
     # The last seq the summary covers (a compaction checkpoint): given with `summary`.
     summary_through_seq: int | None = Field(default=None, ge=0, le=10**9)
-    agent_config: dict[str, object] | None = None
+    agent_config: ObjectPatch | None = None
     status: SettableStatus | None = None
 
     @model_validator(mode="after")
