@@ -61,3 +61,16 @@ def test_a_merge_that_grows_past_the_limit_is_refused(api: Any) -> None:
     assert response["statusCode"] == 422, response["body"]
     assert body_of(response)["error"]["details"]["errors"][0]["loc"][:2] == ["body", "user_memory"]
     assert body_of(api.call("get", session_id=session["session_id"]))["version"] == 1
+
+
+def test_metadata_refusals_name_the_key_in_a_complete_sentence(api: Any) -> None:
+    for metadata, expected in (
+        ({"bad\x01key": "v"}, "metadata key 'bad\\x01key' holds a control character"),
+        ({"k" * 65: "v"}, "metadata key '" + "k" * 65 + "' must be 1 to 64 characters"),
+        ({"big": "v" * 513}, "metadata value of 'big' is over 512 characters"),
+    ):
+        response = api.create({"metadata": metadata})
+        assert response["statusCode"] == 422, response["body"]
+        messages = [entry["msg"] for entry in body_of(response)["error"]["details"]["errors"]]
+        assert expected in messages, messages
+        assert not any("{" in message for message in messages)  # every placeholder filled

@@ -117,18 +117,18 @@ def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
         if not 1 <= len(key) <= MAX_METADATA_KEY_CHARS:
             raise PydanticCustomError(
                 "key_length",
-                "metadata key {key!r} must be 1 to {limit} characters",
-                {"key": key[:80], "limit": MAX_METADATA_KEY_CHARS},
+                "metadata key {key} must be 1 to {limit} characters",
+                {"key": repr(key[:80]), "limit": MAX_METADATA_KEY_CHARS},
             )
         if any(ord(character) < 0x20 or character == "\x7f" for character in key):
             raise PydanticCustomError(
-                "key_characters", "metadata key {key!r} holds a control character", {"key": key[:80]}
+                "key_characters", "metadata key {key} holds a control character", {"key": repr(key[:80])}
             )
         if item is not None and len(metadata_text(item)) > MAX_METADATA_VALUE_CHARS:
             raise PydanticCustomError(
                 "value_length",
-                "metadata value of {key!r} is over {limit} characters",
-                {"key": key, "limit": MAX_METADATA_VALUE_CHARS},
+                "metadata value of {key} is over {limit} characters",
+                {"key": repr(key[:80]), "limit": MAX_METADATA_VALUE_CHARS},
             )
     return value
 
