@@ -69,24 +69,15 @@ class ConversationStore(SessionStore):
             },
             "ConsistentRead": True,
         }
-        messages: list[MessageItem] = []
-        head: Item | None = None
-        body: Item | None = None
+        items: list[Item] = []
         while True:
             with store_errors():
                 response = self.client.query(**request)
-            for item in response.get("Items", []):
-                sk = item["SK"]["S"]
-                if sk == keys.SESSION_SK:
-                    head = item
-                elif sk == keys.BODY_SK:
-                    body = item
-                elif sk.startswith(keys.MESSAGE_SK_PREFIX):
-                    messages.append(MessageItem.from_item(item))
+            items += response.get("Items", [])
             if not response.get("LastEvaluatedKey"):
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        session = SessionItem.from_item(head, body) if head else None
+        session, messages = _session_and_messages(items)
         if session is not None:
             messages = [message for message in messages if message.seq < session.message_count]
         return SessionTail(session, messages)
@@ -131,18 +122,8 @@ class ConversationStore(SessionStore):
         }
         with store_errors():
             response = self.client.query(**request)
-        head: Item | None = None
-        body: Item | None = None
-        messages: list[MessageItem] = []
-        for item in response.get("Items", []):
-            sk = item["SK"]["S"]
-            if sk == keys.SESSION_SK:
-                head = item
-            elif sk == keys.BODY_SK:
-                body = item
-            elif sk.startswith(keys.MESSAGE_SK_PREFIX):
-                messages.append(MessageItem.from_item(item))
-        return (SessionItem.from_item(head, body) if head else None), messages, response.get("LastEvaluatedKey")
+        session, messages = _session_and_messages(response.get("Items", []))
+        return session, messages, response.get("LastEvaluatedKey")
 
     def more_messages(
         self, namespace_id: str, session_id: str, after_seq: int, start: Item, page: int
@@ -405,3 +386,19 @@ class ConversationStore(SessionStore):
             with store_errors():
                 response = self.client.batch_write_item(RequestItems=pending)
             pending = dict(response.get("UnprocessedItems") or {})
+
+
+def _session_and_messages(items: list[Item]) -> tuple[SessionItem | None, list[MessageItem]]:
+    """A read of a session's partition, sorted out: the session (head and body) and its messages."""
+    head: Item | None = None
+    body: Item | None = None
+    messages: list[MessageItem] = []
+    for item in items:
+        sk = item["SK"]["S"]
+        if sk == keys.SESSION_SK:
+            head = item
+        elif sk == keys.BODY_SK:
+            body = item
+        elif sk.startswith(keys.MESSAGE_SK_PREFIX):
+            messages.append(MessageItem.from_item(item))
+    return (SessionItem.from_item(head, body) if head else None), messages
