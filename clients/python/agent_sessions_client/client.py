@@ -1,0 +1,343 @@
+"""`AgentSessionsClient` and `AsyncAgentSessionsClient`: every route of the API, the same
+arguments and answers, one built on `httpx.Client`, the other on `httpx.AsyncClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from agent_sessions_client import _requests as ops
+from agent_sessions_client import models
+from agent_sessions_client._requests import Request, RetryPolicy
+from agent_sessions_client.errors import AgentSessionsError, TransportError
+
+
+def _message(content: str | dict[str, Any], role: str | None) -> dict[str, Any]:
+    message = {"content": content} if isinstance(content, str) else dict(content)
+    if role is not None:
+        message.setdefault("role", role)
+    return message
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        namespace: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url, api_key, self.namespace = ops.settings_from_environment(base_url, api_key, namespace)
+        self.retry = retry or RetryPolicy()
+        self._headers = {"Authorization": f"Bearer {api_key}", "X-Namespace": self.namespace}
+        self._timeout = timeout
+
+    def _build(self, request: Request) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "method": request.method,
+            "url": request.path,
+            "params": request.params or None,
+            "headers": request.headers,
+        }
+        if request.body is not None:
+            kwargs["json"] = request.body
+        return kwargs
+
+
+class AgentSessionsClient(_Base):
+    """The synchronous client. `AGENT_SESSIONS_URL`, `AGENT_SESSIONS_API_KEY` and
+    `AGENT_SESSIONS_NAMESPACE` stand in for arguments not given."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        namespace: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, namespace, timeout=timeout, retry=retry)
+        self._http = httpx.Client(base_url=self.base_url, headers=self._headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AgentSessionsClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _run(self, request: Request) -> Any:
+        for attempt in range(self.retry.max_attempts):
+            try:
+                try:
+                    response = self._http.request(**self._build(request))
+                except httpx.TransportError as error:
+                    raise TransportError(f"no answer: {error!r}") from error
+                return ops.parse(request, response.status_code, response.text, dict(response.headers))
+            except AgentSessionsError as error:
+                if attempt + 1 >= self.retry.max_attempts or not ops.should_retry(request, error):
+                    raise
+                time.sleep(self.retry.delay(attempt, error.headers.get("retry-after")))
+        raise AssertionError("unreachable")
+
+    # --- sessions ------------------------------------------------------------------------------
+
+    def create_session(self, *, idempotency_key: str | None = None, **fields: Any) -> models.Session:
+        return self._run(ops.create_session(fields, idempotency_key))  # type: ignore[no-any-return]
+
+    def get_session(self, session_id: str) -> models.Session:
+        return self._run(ops.get_session(session_id))  # type: ignore[no-any-return]
+
+    def list_sessions(
+        self, *, limit: int = 50, cursor: str | None = None, include_total: bool = True, **filters: Any
+    ) -> models.SessionPage:
+        return self._run(ops.list_sessions(filters, limit, cursor, include_total))  # type: ignore[no-any-return]
+
+    def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> Iterator[models.Session]:
+        """Every matching session, page by page (the cursor followed to the end)."""
+        cursor = None
+        while True:
+            page = self.list_sessions(limit=page_size, cursor=cursor, include_total=False, **filters)
+            yield from page.results
+            cursor = page.pagination.next_cursor
+            if not cursor:
+                return
+
+    def update_session(self, session_id: str, patch: dict[str, Any], *, if_match: int | None = None) -> models.Session:
+        return self._run(ops.update_session(session_id, patch, if_match))  # type: ignore[no-any-return]
+
+    def terminate_session(self, session_id: str) -> models.TerminatedSession:
+        return self._run(ops.terminate_session(session_id))  # type: ignore[no-any-return]
+
+    def purge_session(self, session_id: str) -> models.PurgedSession:
+        return self._run(ops.purge_session(session_id))  # type: ignore[no-any-return]
+
+    def erase_user(self, user_id: str) -> int:
+        """Every session of the user purged (calls repeated while the API says `has_more`)."""
+        purged = 0
+        while True:
+            result: models.ErasedUser = self._run(ops.erase_user(user_id))
+            purged += result.purged
+            if not result.has_more:
+                return purged
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def append_messages(
+        self,
+        session_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.AppendResult:
+        return self._run(ops.append_messages(session_id, messages, if_match, idempotency_key))  # type: ignore[no-any-return]
+
+    def append_message(
+        self,
+        session_id: str,
+        content: str | dict[str, Any],
+        *,
+        role: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.AppendResult:
+        return self.append_messages(
+            session_id, [_message(content, role)], if_match=if_match, idempotency_key=idempotency_key
+        )
+
+    def get_history(
+        self, session_id: str, *, limit: int = 50, cursor: str | None = None, order: str = "asc"
+    ) -> models.HistoryPage:
+        return self._run(ops.get_history(session_id, limit, cursor, order))  # type: ignore[no-any-return]
+
+    def iter_history(self, session_id: str, *, page_size: int = 200, order: str = "asc") -> Iterator[models.Message]:
+        cursor = None
+        while True:
+            page = self.get_history(session_id, limit=page_size, cursor=cursor, order=order)
+            yield from page.messages
+            cursor = page.next_cursor
+            if not page.has_more or not cursor:
+                return
+
+    def rewind(
+        self, session_id: str, *, from_seq: int | None = None, last: int | None = None, if_match: int | None = None
+    ) -> models.RewindResult:
+        return self._run(ops.rewind(session_id, from_seq, last, if_match))  # type: ignore[no-any-return]
+
+    def get_context(
+        self, session_id: str, *, max_tokens: int | None = None, max_messages: int | None = None
+    ) -> models.ContextWindow:
+        return self._run(ops.get_context(session_id, max_tokens, max_messages))  # type: ignore[no-any-return]
+
+    def fork_session(
+        self, session_id: str, *, child_session_id: str | None = None, idempotency_key: str | None = None, **fields: Any
+    ) -> models.Session:
+        """A new session from this one (`through_seq`, `session_name`, `metadata`); the child's
+        id is `child_session_id` when given."""
+        body = {**fields, **({"session_id": child_session_id} if child_session_id else {})}
+        return self._run(ops.fork_session(session_id, body, idempotency_key))  # type: ignore[no-any-return]
+
+    def record_feedback(
+        self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None
+    ) -> models.FeedbackResult:
+        return self._run(ops.record_feedback(session_id, message_id, rating, feedback_text))  # type: ignore[no-any-return]
+
+    def update_message(self, session_id: str, seq: int, patch: dict[str, Any]) -> models.Message:
+        return self._run(ops.update_message(session_id, seq, patch))  # type: ignore[no-any-return]
+
+
+class AsyncAgentSessionsClient(_Base):
+    """The asynchronous client: the same methods as AgentSessionsClient, awaited."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        namespace: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, namespace, timeout=timeout, retry=retry)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=self._headers, timeout=timeout, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAgentSessionsClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def _run(self, request: Request) -> Any:
+        for attempt in range(self.retry.max_attempts):
+            try:
+                try:
+                    response = await self._http.request(**self._build(request))
+                except httpx.TransportError as error:
+                    raise TransportError(f"no answer: {error!r}") from error
+                return ops.parse(request, response.status_code, response.text, dict(response.headers))
+            except AgentSessionsError as error:
+                if attempt + 1 >= self.retry.max_attempts or not ops.should_retry(request, error):
+                    raise
+                await asyncio.sleep(self.retry.delay(attempt, error.headers.get("retry-after")))
+        raise AssertionError("unreachable")
+
+    async def create_session(self, *, idempotency_key: str | None = None, **fields: Any) -> models.Session:
+        return await self._run(ops.create_session(fields, idempotency_key))  # type: ignore[no-any-return]
+
+    async def get_session(self, session_id: str) -> models.Session:
+        return await self._run(ops.get_session(session_id))  # type: ignore[no-any-return]
+
+    async def list_sessions(
+        self, *, limit: int = 50, cursor: str | None = None, include_total: bool = True, **filters: Any
+    ) -> models.SessionPage:
+        return await self._run(ops.list_sessions(filters, limit, cursor, include_total))  # type: ignore[no-any-return]
+
+    async def iter_sessions(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[models.Session]:
+        cursor = None
+        while True:
+            page = await self.list_sessions(limit=page_size, cursor=cursor, include_total=False, **filters)
+            for session in page.results:
+                yield session
+            cursor = page.pagination.next_cursor
+            if not cursor:
+                return
+
+    async def update_session(
+        self, session_id: str, patch: dict[str, Any], *, if_match: int | None = None
+    ) -> models.Session:
+        return await self._run(ops.update_session(session_id, patch, if_match))  # type: ignore[no-any-return]
+
+    async def terminate_session(self, session_id: str) -> models.TerminatedSession:
+        return await self._run(ops.terminate_session(session_id))  # type: ignore[no-any-return]
+
+    async def purge_session(self, session_id: str) -> models.PurgedSession:
+        return await self._run(ops.purge_session(session_id))  # type: ignore[no-any-return]
+
+    async def erase_user(self, user_id: str) -> int:
+        purged = 0
+        while True:
+            result: models.ErasedUser = await self._run(ops.erase_user(user_id))
+            purged += result.purged
+            if not result.has_more:
+                return purged
+
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.AppendResult:
+        return await self._run(ops.append_messages(session_id, messages, if_match, idempotency_key))  # type: ignore[no-any-return]
+
+    async def append_message(
+        self,
+        session_id: str,
+        content: str | dict[str, Any],
+        *,
+        role: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> models.AppendResult:
+        return await self.append_messages(
+            session_id, [_message(content, role)], if_match=if_match, idempotency_key=idempotency_key
+        )
+
+    async def get_history(
+        self, session_id: str, *, limit: int = 50, cursor: str | None = None, order: str = "asc"
+    ) -> models.HistoryPage:
+        return await self._run(ops.get_history(session_id, limit, cursor, order))  # type: ignore[no-any-return]
+
+    async def iter_history(
+        self, session_id: str, *, page_size: int = 200, order: str = "asc"
+    ) -> AsyncIterator[models.Message]:
+        cursor = None
+        while True:
+            page = await self.get_history(session_id, limit=page_size, cursor=cursor, order=order)
+            for message in page.messages:
+                yield message
+            cursor = page.next_cursor
+            if not page.has_more or not cursor:
+                return
+
+    async def rewind(
+        self, session_id: str, *, from_seq: int | None = None, last: int | None = None, if_match: int | None = None
+    ) -> models.RewindResult:
+        return await self._run(ops.rewind(session_id, from_seq, last, if_match))  # type: ignore[no-any-return]
+
+    async def get_context(
+        self, session_id: str, *, max_tokens: int | None = None, max_messages: int | None = None
+    ) -> models.ContextWindow:
+        return await self._run(ops.get_context(session_id, max_tokens, max_messages))  # type: ignore[no-any-return]
+
+    async def fork_session(
+        self, session_id: str, *, child_session_id: str | None = None, idempotency_key: str | None = None, **fields: Any
+    ) -> models.Session:
+        body = {**fields, **({"session_id": child_session_id} if child_session_id else {})}
+        return await self._run(ops.fork_session(session_id, body, idempotency_key))  # type: ignore[no-any-return]
+
+    async def record_feedback(
+        self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None
+    ) -> models.FeedbackResult:
+        return await self._run(ops.record_feedback(session_id, message_id, rating, feedback_text))  # type: ignore[no-any-return]
+
+    async def update_message(self, session_id: str, seq: int, patch: dict[str, Any]) -> models.Message:
+        return await self._run(ops.update_message(session_id, seq, patch))  # type: ignore[no-any-return]

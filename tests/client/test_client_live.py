@@ -1,0 +1,87 @@
+"""The client against the real API (the local runtime on DynamoDB Local): every route, typed
+answers, auto-paging, If-Match, and errors raised by type."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agent_sessions_client import AgentSessionsClient, AsyncAgentSessionsClient, errors
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture
+def client(live_api: Any) -> Any:
+    with AgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace) as api:
+        yield api
+
+
+def test_every_route(client: AgentSessionsClient, live_api: Any) -> None:
+    session = client.create_session(session_id="chat:1", user_id="u1", metadata={"team": "a"})
+    assert (session.session_id, session.user_id, session.version) == ("chat:1", "u1", 1)
+    assert client.get_session("chat:1").metadata == {"team": "a"}
+    appended = client.append_messages(
+        "chat:1", [{"content": "hi"}, {"role": "assistant", "content": "hello", "token_count": 3}]
+    )
+    assert appended.message_count == 2 and [m.seq for m in appended.messages] == [0, 1]
+    client.append_message("chat:1", "more", if_match=2)
+    with pytest.raises(errors.PreconditionFailedError):
+        client.append_message("chat:1", "stale", if_match=2)
+    assert [m.content for m in client.iter_history("chat:1", page_size=2)] == ["hi", "hello", "more"]
+    window = client.get_context("chat:1", max_tokens=3)  # "more" weighs 1, "hello" 3
+    assert [m.content for m in window.messages] == ["more"] and window.truncated
+    feedback = client.record_feedback("chat:1", appended.messages[1].message_id, "positive", "nice")
+    assert feedback.stored is True
+    corrected = client.update_message("chat:1", 0, {"content": "[redacted]"})
+    assert corrected.content == "[redacted]"
+    child = client.fork_session("chat:1", through_seq=1, child_session_id="chat:1-branch")
+    assert child.forked_from is not None and child.forked_from.through_seq == 1 and child.message_count == 2
+    popped = client.rewind("chat:1", last=1, if_match=3)
+    assert popped.message_count == 2 and popped.removed is not None and popped.removed[0].content == "more"
+    version = client.get_session("chat:1").version
+    patched = client.update_session("chat:1", {"summary": "greeting", "summary_through_seq": 1}, if_match=version)
+    assert patched.summary_through_seq == 1
+    page = client.list_sessions(user_id="u1", limit=1)
+    assert page.total == 2 and page.pagination.has_more
+    assert {s.session_id for s in client.iter_sessions(page_size=1, user_id="u1")} == {"chat:1", "chat:1-branch"}
+    assert client.terminate_session("chat:1").status == "terminated"
+    with pytest.raises(errors.ConflictError) as conflict:
+        client.append_message("chat:1", "after the end")
+    assert conflict.value.code == "session_terminated"
+    assert client.purge_session("chat:1").deleted is True
+    with pytest.raises(errors.NotFoundError):
+        client.get_session("chat:1")
+    assert client.erase_user("u1") == 1
+    assert client.list_sessions(user_id="u1").total == 0
+
+
+def test_a_create_repeated_with_its_key_is_one_session(client: AgentSessionsClient, live_api: Any) -> None:
+    first = client.create_session(user_id="twice", idempotency_key="k-1")
+    again = client.create_session(user_id="twice", idempotency_key="k-1")
+    assert first.session_id == again.session_id
+    assert client.list_sessions(user_id="twice").total == 1
+    with pytest.raises(errors.ConflictError):
+        client.create_session(user_id="other", idempotency_key="k-1")
+
+
+def test_the_async_client(live_api: Any) -> None:
+    async def run() -> list[str]:
+        async with AsyncAgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace) as client:
+            session = await client.create_session(user_id="async")
+            for n in range(5):
+                await client.append_message(session.session_id, f"m{n}")
+            await client.rewind(session.session_id, last=1)
+            return [m.content async for m in client.iter_history(session.session_id, page_size=2)]
+
+    assert asyncio.run(run()) == ["m0", "m1", "m2", "m3"]
+
+
+def test_bad_credentials_raise_unauthorized(live_api: Any) -> None:
+    with (
+        AgentSessionsClient(live_api.base_url, "sk_" + "x" * 43, live_api.namespace) as client,
+        pytest.raises(errors.UnauthorizedError),
+    ):
+        client.list_sessions()
