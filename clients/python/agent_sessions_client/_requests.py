@@ -147,8 +147,8 @@ def append_messages(
     )
 
 
-def get_history(session_id: str, limit: int, cursor: str | None, order: str) -> Request:
-    params = _drop_none({"limit": limit, "cursor": cursor, "order": order})
+def get_history(session_id: str, limit: int, cursor: str | None, order: str, offset: int | None = None) -> Request:
+    params = _drop_none({"limit": limit, "cursor": cursor, "order": order, "offset": offset})
     return Request("GET", f"/v1/agents/sessions/{_sid(session_id)}/history", models.HistoryPage, params=params)
 
 

@@ -157,9 +157,16 @@ class AgentSessionsClient(_Base):
         )
 
     def get_history(
-        self, session_id: str, *, limit: int = 50, cursor: str | None = None, order: str = "asc"
+        self,
+        session_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: str = "asc",
+        offset: int | None = None,
     ) -> models.HistoryPage:
-        return self._run(ops.get_history(session_id, limit, cursor, order))  # type: ignore[no-any-return]
+        """One page; `offset` starts at that seq (oldest first) or that many from the newest."""
+        return self._run(ops.get_history(session_id, limit, cursor, order, offset))  # type: ignore[no-any-return]
 
     def iter_history(self, session_id: str, *, page_size: int = 200, order: str = "asc") -> Iterator[models.Message]:
         cursor = None
@@ -302,9 +309,15 @@ class AsyncAgentSessionsClient(_Base):
         )
 
     async def get_history(
-        self, session_id: str, *, limit: int = 50, cursor: str | None = None, order: str = "asc"
+        self,
+        session_id: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: str = "asc",
+        offset: int | None = None,
     ) -> models.HistoryPage:
-        return await self._run(ops.get_history(session_id, limit, cursor, order))  # type: ignore[no-any-return]
+        return await self._run(ops.get_history(session_id, limit, cursor, order, offset))  # type: ignore[no-any-return]
 
     async def iter_history(
         self, session_id: str, *, page_size: int = 200, order: str = "asc"

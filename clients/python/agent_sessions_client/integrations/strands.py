@@ -1,0 +1,165 @@
+"""Strands Agents' `SessionRepository` on Agent Sessions (`pip install
+"./clients/python[strands]"`).
+
+    from strands import Agent
+    from strands.session.repository_session_manager import RepositorySessionManager
+    from agent_sessions_client import AgentSessionsClient
+    from agent_sessions_client.integrations.strands import AgentSessionsRepository
+
+    repository = AgentSessionsRepository(client=AgentSessionsClient())
+    agent = Agent(session_manager=RepositorySessionManager(session_id="chat-1", session_repository=repository))
+
+How Strands maps onto the store: the Strands session is one store session (`strands-<digest>`)
+holding the Session record; each of its agents is a store session of its own
+(`strands-<digest of session and agent>`) holding the SessionAgent record (as JSON text in
+`user_memory`, replaced whole on update) and the agent's messages, a Strands message index
+being the store's `seq`. A message is created with If-Match on its index, so it lands exactly
+at that position once; `update_message` (a guardrail's redaction) is the store's message
+correction; `list_messages(limit, offset)` reads history pages from `offset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from strands.session.session_repository import SessionRepository
+from strands.types.exceptions import SessionException
+from strands.types.session import Session, SessionAgent, SessionMessage
+
+from agent_sessions_client.client import AgentSessionsClient
+from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+
+PAGE = 200
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
+
+
+def session_store_id(session_id: str) -> str:
+    return f"strands-{_digest(session_id)}"
+
+
+def agent_store_id(session_id: str, agent_id: str) -> str:
+    return f"strands-{_digest(session_id, agent_id)}"
+
+
+class AgentSessionsRepository(SessionRepository):
+    """Strands sessions, agents and messages kept in Agent Sessions."""
+
+    def __init__(self, client: AgentSessionsClient) -> None:
+        self._client = client
+
+    def _record(self, store_id: str, key: str) -> dict[str, Any] | None:
+        try:
+            stored = self._client.get_session(store_id)
+        except NotFoundError:
+            return None
+        text = (stored.user_memory or {}).get(key)
+        return json.loads(text) if isinstance(text, str) else None
+
+    # --- sessions and agents ---------------------------------------------------------------------
+
+    def create_session(self, session: Session, **kwargs: Any) -> Session:
+        try:
+            self._client.create_session(
+                session_id=session_store_id(session.session_id),
+                user_memory={"session": json.dumps(session.to_dict())},
+                metadata={"strands": "session"},
+            )
+        except ConflictError as error:
+            if error.code == "session_exists":
+                raise SessionException(f"Session {session.session_id} already exists") from None
+            raise
+        return session
+
+    def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
+        record = self._record(session_store_id(session_id), "session")
+        return Session.from_dict(record) if record is not None else None
+
+    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        try:
+            self._client.create_session(
+                session_id=agent_store_id(session_id, session_agent.agent_id),
+                agent_id=session_agent.agent_id,
+                user_memory={"agent": json.dumps(session_agent.to_dict())},
+                metadata={"strands": "agent", "strands_session": _digest(session_id)},
+            )
+        except ConflictError as error:
+            if error.code == "session_exists":
+                raise SessionException(f"Agent {session_agent.agent_id} already exists") from None
+            raise
+
+    def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
+        record = self._record(agent_store_id(session_id, agent_id), "agent")
+        return SessionAgent.from_dict(record) if record is not None else None
+
+    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        previous = self.read_agent(session_id, session_agent.agent_id)
+        if previous is None:
+            raise SessionException(f"Agent {session_agent.agent_id} in session {session_id} does not exist")
+        session_agent.created_at = previous.created_at
+        self._client.update_session(
+            agent_store_id(session_id, session_agent.agent_id),
+            {"user_memory": {"agent": json.dumps(session_agent.to_dict())}},  # the JSON text: replaced whole
+        )
+
+    # --- messages --------------------------------------------------------------------------------
+
+    def create_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
+        store_id = agent_store_id(session_id, agent_id)
+        content = json.dumps(session_message.to_dict())
+        role = str(session_message.message.get("role", "user"))
+        try:
+            self._client.append_message(
+                store_id,
+                {"role": role if role in ("user", "assistant") else "assistant", "content": content},
+                if_match=session_message.message_id,  # lands exactly at its index, once
+            )
+        except PreconditionFailedError:
+            existing = self.read_message(session_id, agent_id, session_message.message_id)
+            if existing is None or existing.to_dict()["message"] != session_message.to_dict()["message"]:
+                raise SessionException(
+                    f"Message {session_message.message_id} of agent {agent_id} cannot be created at its index"
+                ) from None
+        except NotFoundError:
+            raise SessionException(f"Agent {agent_id} in session {session_id} does not exist") from None
+
+    def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
+        try:
+            page = self._client.get_history(agent_store_id(session_id, agent_id), limit=1, offset=message_id)
+        except NotFoundError:
+            return None
+        found = [m for m in page.messages if m.seq == message_id]
+        return SessionMessage.from_dict(json.loads(found[0].content)) if found else None
+
+    def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
+        previous = self.read_message(session_id, agent_id, session_message.message_id)
+        if previous is None:
+            raise SessionException(f"Message {session_message.message_id} does not exist")
+        session_message.created_at = previous.created_at
+        self._client.update_message(
+            agent_store_id(session_id, agent_id),
+            session_message.message_id,
+            {"content": json.dumps(session_message.to_dict())},
+        )
+
+    def list_messages(
+        self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
+    ) -> list[SessionMessage]:
+        store_id = agent_store_id(session_id, agent_id)
+        messages: list[SessionMessage] = []
+        position = offset
+        try:
+            while limit is None or len(messages) < limit:
+                want = PAGE if limit is None else min(PAGE, limit - len(messages))
+                page = self._client.get_history(store_id, limit=want, offset=position)
+                messages += [SessionMessage.from_dict(json.loads(m.content)) for m in page.messages]
+                if not page.has_more or not page.messages:
+                    break
+                position = page.messages[-1].seq + 1
+        except NotFoundError:
+            raise SessionException(f"Agent {agent_id} in session {session_id} does not exist") from None
+        return messages
