@@ -208,23 +208,25 @@ class ConversationService:
     # --- feedback and corrections --------------------------------------------------------------
 
     def feedback(self, tenant: Tenant, session_id: str, request: FeedbackRequest) -> FeedbackResult:
-        """1 read of the message (its id carries its seq) and 1 transaction (the message,
-        the head checked). Feedback again replaces the earlier one."""
+        """1 round trip: the message id carries its seq, so one transaction sets the feedback
+        on the message at that seq if it has this id, with the head checked. Feedback again
+        replaces the earlier one. (An id made before ids carried their seq is found first.)"""
         _known_session(session_id)
+        seq = seq_of_message_id(request.message_id)
+        if seq is None:
+            seq = self._message_by_id(tenant, session_id, request.message_id).seq
         for attempt in range(MAX_ATTEMPTS):
             now = clock.now_ms()
-            message = self._message_by_id(tenant, session_id, request.message_id)
             feedback = {"rating": request.rating, "feedback_text": request.feedback_text, "recorded_ms": now}
-            new = message.model_copy(update={"feedback": feedback, "revision": message.revision + 1})
             try:
-                self.store.write_message(
-                    _head_key_only(tenant, session_id), message, new, token_delta=0, now_ms=now, bump_version=False
-                )
-            except (MessageChanged, TransactionConflict):
+                self.store.record_feedback(_head_key_only(tenant, session_id), seq, request.message_id, feedback, now)
+            except MessageChanged:
+                self._raise_missing_message(tenant, session_id, request.message_id)
+            except TransactionConflict:
                 backoff(attempt)
                 continue
             except HeadRefused as refused:
-                self._head_refusal(refused, session_id, message, now)
+                self._head_refusal(refused, session_id, request.message_id, seq, now)
             return FeedbackResult(
                 session_id=session_id,
                 message_id=request.message_id,
@@ -258,7 +260,7 @@ class ConversationService:
                 backoff(attempt)
                 continue
             except HeadRefused as refused:
-                self._head_refusal(refused, session_id, old, now, token_delta=delta)
+                self._head_refusal(refused, session_id, old.message_id, old.seq, now, token_delta=delta)
             return new.to_message()
         raise _busy()
 
@@ -282,17 +284,17 @@ class ConversationService:
         )
 
     def _head_refusal(
-        self, refused: HeadRefused, session_id: str, message: MessageItem, now: int, token_delta: int = 0
+        self, refused: HeadRefused, session_id: str, message_id: str, seq: int, now: int, token_delta: int = 0
     ) -> None:
         current = refused.current
         if current is None or current.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
             raise session_not_found(session_id)
         self._refuse_read_only(current)
-        if current.message_count <= message.seq:
+        if current.message_count <= seq:
             raise NotFoundError(
-                f"Message {message.message_id} is not in session {session_id}",
+                f"Message {message_id} is not in session {session_id}",
                 code="message_not_found",
-                details={"session_id": session_id, "message": message.message_id},
+                details={"session_id": session_id, "message": message_id},
             )
         quota = current.quotas.max_tokens_total if current.quotas else None
         raise TooManyRequestsError(

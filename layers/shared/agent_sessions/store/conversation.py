@@ -11,6 +11,7 @@ freed position meanwhile is never touched.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_
 from agent_sessions.store.sessions import BATCH_WRITE_MAX, SessionStore, TransactionConflict, parallel_pool
 
 TRANSACTION_MAX = 100
+# The head's condition for a write to one message: still part of the conversation, the
+# session writable and visible.
+MESSAGE_IN_OPEN_SESSION = "message_count > :seq AND #status IN (:active, :idle) AND visible_until_ms > :now"
 
 
 class HeadRefused(Exception):
@@ -308,11 +312,10 @@ class ConversationStore(SessionStore):
             ":idle": "idle",
             ":now": now_ms,
         }
-        condition = "message_count > :seq AND #status IN (:active, :idle) AND visible_until_ms > :now"
         head: dict[str, Any] = {
             "TableName": self.table,
             "Key": session.key(),
-            "ConditionExpression": condition,
+            "ConditionExpression": MESSAGE_IN_OPEN_SESSION,
             "ExpressionAttributeNames": {"#status": "status"},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -335,9 +338,50 @@ class ConversationStore(SessionStore):
                 "ExpressionAttributeValues": {":id": {"S": old.message_id}, ":revision": to_attr(old.revision)},
             }
         }
+        self._transact_pair([action, put], session)
+
+    def record_feedback(
+        self, session: SessionItem, seq: int, message_id: str, feedback: dict[str, Any], now_ms: int
+    ) -> None:
+        """1 transaction, no read: the message's feedback set (replacing any earlier one) if the
+        message at `seq` has this id, and the head checked — the message still part of the
+        conversation, the session writable and visible."""
+        head = {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": session.key(),
+                "ConditionExpression": MESSAGE_IN_OPEN_SESSION,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":seq": to_attr(seq),
+                    ":active": to_attr("active"),
+                    ":idle": to_attr("idle"),
+                    ":now": to_attr(now_ms),
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        message = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"PK": session.key()["PK"], "SK": {"S": keys.message_sk(seq)}},
+                "UpdateExpression": "SET feedback = :feedback, revision = if_not_exists(revision, :zero) + :one",
+                "ConditionExpression": "message_id = :id",
+                "ExpressionAttributeValues": {
+                    ":feedback": to_attr(json.dumps(feedback, separators=(",", ":"), sort_keys=True)),
+                    ":zero": to_attr(0),
+                    ":one": to_attr(1),
+                    ":id": to_attr(message_id),
+                },
+            }
+        }
+        self._transact_pair([head, message], session)
+
+    def _transact_pair(self, actions: list[dict[str, Any]], session: SessionItem) -> None:
+        """A head action then a message action, one transaction; the refusal says which failed."""
         try:
             with store_errors():
-                self.client.transact_write_items(TransactItems=[action, put])  # type: ignore[list-item]
+                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
