@@ -253,9 +253,7 @@ class ConversationService:
             new.revision = old.revision + 1
             delta = (new.token_count or 0) - (old.token_count or 0)
             try:
-                self.store.write_message(
-                    _head_key_only(tenant, session_id), old, new, token_delta=delta, now_ms=now, bump_version=True
-                )
+                self.store.correct_message(_head_key_only(tenant, session_id), old, new, token_delta=delta, now_ms=now)
             except (MessageChanged, TransactionConflict):
                 backoff(attempt)
                 continue

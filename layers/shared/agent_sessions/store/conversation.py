@@ -293,43 +293,34 @@ class ConversationStore(SessionStore):
 
     # --- one message: feedback and corrections -------------------------------------------------
 
-    def write_message(
-        self,
-        session: SessionItem,
-        old: MessageItem,
-        new: MessageItem,
-        *,
-        token_delta: int,
-        now_ms: int,
-        bump_version: bool,
-    ) -> None:
+    def correct_message(self, session: SessionItem, old: MessageItem, new: MessageItem, *, token_delta: int,
+                        now_ms: int) -> None:  # fmt: skip
         """1 transaction: the message replaced if it is still the revision read (same id), and
-        the head checked — the message still part of the conversation, the session writable
-        and visible — and, for a correction, its token totals moved by `token_delta`."""
+        the head updated — its version bumped, its token totals moved by `token_delta` (within
+        the tokens quota) — on the condition that the message is still part of the
+        conversation and the session writable and visible."""
         values: dict[str, Any] = {
             ":seq": old.seq,
             ":active": "active",
             ":idle": "idle",
             ":now": now_ms,
+            ":one": 1,
+            ":delta": token_delta,
+            ":minus": -token_delta,
         }
-        head: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": session.key(),
-            "ConditionExpression": MESSAGE_IN_OPEN_SESSION,
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        condition = MESSAGE_IN_OPEN_SESSION + (" AND tokens_left >= :delta" if token_delta > 0 else "")
+        head = {
+            "Update": {
+                "TableName": self.table,
+                "Key": session.key(),
+                "ConditionExpression": condition,
+                "UpdateExpression": "SET version = version + :one, updated_ms = :now, "
+                "total_tokens = total_tokens + :delta, tokens_left = tokens_left + :minus",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {name: to_attr(value) for name, value in values.items()},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         }
-        if bump_version:
-            values.update({":one": 1, ":delta": token_delta, ":minus": -token_delta})
-            update = "SET version = version + :one, updated_ms = :now, total_tokens = total_tokens + :delta, "
-            update += "tokens_left = tokens_left + :minus"
-            if token_delta > 0:
-                head["ConditionExpression"] += " AND tokens_left >= :delta"
-            head["UpdateExpression"] = update
-            action: dict[str, Any] = {"Update": head}
-        else:
-            action = {"ConditionCheck": head}
-        head["ExpressionAttributeValues"] = {name: to_attr(value) for name, value in values.items()}
         put = {
             "Put": {
                 "TableName": self.table,
@@ -338,7 +329,7 @@ class ConversationStore(SessionStore):
                 "ExpressionAttributeValues": {":id": {"S": old.message_id}, ":revision": to_attr(old.revision)},
             }
         }
-        self._transact_pair([action, put], session)
+        self._transact_pair([head, put], session)
 
     def record_feedback(
         self, session: SessionItem, seq: int, message_id: str, feedback: dict[str, Any], now_ms: int
