@@ -293,8 +293,9 @@ class ConversationStore(SessionStore):
 
     # --- one message: feedback and corrections -------------------------------------------------
 
-    def correct_message(self, session: SessionItem, old: MessageItem, new: MessageItem, *, token_delta: int,
-                        now_ms: int) -> None:  # fmt: skip
+    def correct_message(
+        self, session: SessionItem, old: MessageItem, new: MessageItem, *, token_delta: int, now_ms: int
+    ) -> None:
         """1 transaction: the message replaced if it is still the revision read (same id), and
         the head updated — its version bumped, its token totals moved by `token_delta` (within
         the tokens quota) — on the condition that the message is still part of the
