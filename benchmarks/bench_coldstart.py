@@ -34,6 +34,12 @@ FIRST_USE = {
     "terminate_session": "session_service",
     "append_messages": "message_service",
     "get_history": "message_service",
+    "rewind_messages": "conversation_service",
+    "get_context": "conversation_service",
+    "fork_session": "conversation_service",
+    "record_feedback": "conversation_service",
+    "update_message": "conversation_service",
+    "erase_user": "conversation_service",
     "expire_sessions": "expiry_job",
     "on_session_change": "session_changes",
 }
