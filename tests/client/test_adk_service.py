@@ -8,10 +8,6 @@ a scripted model holding a conversation that a second process resumes."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +31,6 @@ from google.genai import types
 
 from agent_sessions_client import AsyncAgentSessionsClient
 from agent_sessions_client.integrations.adk import AgentSessionsService
-from support import ROOT
 
 pytestmark = [pytest.mark.integration]
 
@@ -254,18 +249,10 @@ def test_the_runner_keeps_a_conversation_a_second_process_resumes(live_api: Any)
     stored = run(first_process())
     assert model.seen[1] == ["I am Ada.", "Hello Ada!", "Remember it."]
     assert [e.content.parts[0].text for e in stored.events] == ["I am Ada.", "Hello Ada!", "Remember it.", "Noted."]
-    env = {
-        **os.environ,
-        "AGENT_SESSIONS_URL": live_api.base_url,
-        "AGENT_SESSIONS_API_KEY": live_api.key,
-        "AGENT_SESSIONS_NAMESPACE": live_api.namespace,
-        "APP": name,
-        "CLIENT_PATH": str(ROOT / "clients" / "python"),
-        "TESTS_PATH": str(ROOT / "tests"),
-    }
-    resumed = subprocess.run([sys.executable, "-c", RESUME], env=env, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == [
+    from client.conftest import resume_in_another_process  # the resuming process imports this module
+
+    resumed = resume_in_another_process(live_api, RESUME, APP=name)
+    assert resumed == [
         "I am Ada.",
         "Hello Ada!",
         "Remember it.",

@@ -8,10 +8,6 @@ conversation whose session lives in the store, and a second process resumes it."
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,7 +24,6 @@ from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 
 from agent_sessions_client import AsyncAgentSessionsClient
 from agent_sessions_client.integrations.openai_agents import AgentSessionsSession
-from support import ROOT
 
 pytestmark = [pytest.mark.integration]
 set_tracing_disabled(True)
@@ -209,18 +204,10 @@ def test_the_runner_keeps_a_conversation_a_second_process_resumes(live_api: Any)
     stored = run(first_process())
     assert texts(model.inputs[1]) == ["My name is Ada.", "Hello Ada!", "Weather in Paris?"]
     assert texts(stored) == ["My name is Ada.", "Hello Ada!", "Weather in Paris?", "Paris is sunny."]
-    env = {
-        **os.environ,
-        "AGENT_SESSIONS_URL": live_api.base_url,
-        "AGENT_SESSIONS_API_KEY": live_api.key,
-        "AGENT_SESSIONS_NAMESPACE": live_api.namespace,
-        "CONVERSATION": conversation,
-        "CLIENT_PATH": str(ROOT / "clients" / "python"),
-        "TESTS_PATH": str(ROOT / "tests"),
-    }
-    resumed = subprocess.run([sys.executable, "-c", RESUME], env=env, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    seen = json.loads(resumed.stdout.strip().splitlines()[-1])["seen"]
+    from client.conftest import resume_in_another_process  # the resuming process imports this module
+
+    resumed = resume_in_another_process(live_api, RESUME, CONVERSATION=conversation)
+    seen = resumed["seen"]
     assert seen == [
         "My name is Ada.",
         "Hello Ada!",

@@ -7,10 +7,6 @@ resumes."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,6 @@ from strands.types.session import Session, SessionAgent, SessionMessage, Session
 
 from agent_sessions_client import AgentSessionsClient
 from agent_sessions_client.integrations.strands import AgentSessionsRepository
-from support import ROOT
 
 pytestmark = [pytest.mark.integration]
 
@@ -146,18 +141,10 @@ def test_an_agent_keeps_a_conversation_a_second_process_resumes(live_api: Any) -
     agent("I am Ada.")
     agent("Remember it.")
     assert model.seen[1] == ["I am Ada.", "Hello Ada!", "Remember it."]
-    env = {
-        **os.environ,
-        "AGENT_SESSIONS_URL": live_api.base_url,
-        "AGENT_SESSIONS_API_KEY": live_api.key,
-        "AGENT_SESSIONS_NAMESPACE": live_api.namespace,
-        "CONVERSATION": conversation,
-        "CLIENT_PATH": str(ROOT / "clients" / "python"),
-        "TESTS_PATH": str(ROOT / "tests"),
-    }
-    resumed = subprocess.run([sys.executable, "-c", RESUME], env=env, capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == [
+    from client.conftest import resume_in_another_process  # the resuming process imports this module
+
+    resumed = resume_in_another_process(live_api, RESUME, CONVERSATION=conversation)
+    assert resumed == [
         "I am Ada.",
         "Hello Ada!",
         "Remember it.",
