@@ -65,6 +65,10 @@ def build_document(modules: dict[str, Any]) -> dict[str, Any]:
         for path, operations in part.get("paths", {}).items():
             paths.setdefault(path, {}).update(operations)
         schemas.update(part.get("components", {}).get("schemas", {}))
+    for operations in paths.values():
+        for operation in operations.values():
+            if "parameters" in operation:
+                operation["parameters"] = _parameters(operation["parameters"])
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas["ErrorEnvelope"] = ERROR_ENVELOPE
@@ -105,6 +109,60 @@ def build_document(modules: dict[str, Any]) -> dict[str, Any]:
         },
         "security": [{"apiKey": [], "namespace": []}],
     }
+
+
+def _parameters(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """State in OpenAPI's terms what the functions declare in JSON Schema's:
+    - a string parameter holding JSON (`contentMediaType` + `contentSchema`) becomes a
+      parameter with `content`, so a client sends (and a generator makes) a JSON object;
+    - parameters marked `x-exactly-one-of` with the same group become one form-exploded object
+      parameter (serialized as the separate parameters it holds) whose schema is a oneOf."""
+    from agent_sessions.http import EXACTLY_ONE_OF  # the layer is on the path once functions load
+
+    result: list[dict[str, Any]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    for parameter in parameters:
+        schema = dict(parameter.get("schema", {}))
+        if schema.get("contentMediaType") == "application/json":
+            media = schema.pop("contentMediaType")
+            content_schema = schema.pop("contentSchema")
+            described = {key: value for key, value in parameter.items() if key != "schema"}
+            result.append(described | {"content": {media: {"schema": content_schema}}})
+            continue
+        group = schema.pop(EXACTLY_ONE_OF, None)
+        if group is None:
+            result.append(parameter)
+            continue
+        merged = groups.get(group)
+        if merged is None:
+            merged = groups[group] = {
+                "name": group,
+                "in": "query",
+                "required": True,
+                "style": "form",
+                "explode": True,
+                "description": "exactly one of: ",
+                "schema": {"oneOf": []},
+            }
+            result.append(merged)
+        name = parameter["name"]
+        schema.pop("title", None)
+        # A present parameter has a value: the optional function argument's null branch goes.
+        branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+        if len(branches) == 1:
+            schema = branches[0] | schema
+        elif branches:
+            schema["anyOf"] = branches
+        if "description" in parameter:
+            schema["description"] = parameter["description"]
+        alternatives = merged["schema"]["oneOf"]
+        alternatives.append(
+            {"type": "object", "properties": {name: schema}, "required": [name], "additionalProperties": False}
+        )
+        merged["description"] = "exactly one of: " + ", ".join(
+            f"`{next(iter(alternative['properties']))}`" for alternative in alternatives
+        )
+    return result
 
 
 def generate() -> dict[str, Any]:

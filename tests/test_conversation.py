@@ -181,13 +181,16 @@ def test_context_never_returns_a_tool_result_without_its_call(api: Any, chat: An
 
 def test_compaction_checkpoint_and_the_context_after_it(api: Any, chat: Any) -> None:
     sid = chat["session_id"]
-    for body, field in (
-        ({"summary": "s", "summary_through_seq": 5}, "summary_through_seq"),
-        ({"summary_through_seq": 1}, "body"),
-    ):
-        refused = api.call("update", session_id=sid, body=body)
-        assert refused["statusCode"] == 422, refused["body"]
-        assert field in str(body_of(refused)["error"]["details"]["errors"][0]["loc"])
+    # A checkpoint beyond the conversation: the session's state refuses it (409, the field named).
+    beyond = api.call("update", session_id=sid, body={"summary": "s", "summary_through_seq": 5})
+    assert beyond["statusCode"] == 409, beyond["body"]
+    assert body_of(beyond)["error"]["code"] == "seq_beyond_conversation"
+    assert body_of(beyond)["error"]["details"] == {"field": "summary_through_seq", "seq": 5, "message_count": 5}
+    # Without the summary it checkpoints, the request itself is invalid (422).
+    refused = api.call("update", session_id=sid, body={"summary_through_seq": 1})
+    assert refused["statusCode"] == 422, refused["body"]
+    assert body_of(refused)["error"]["details"]["errors"][0]["loc"] == ["body"]
+    assert body_of(api.call("get", session_id=sid))["summary_through_seq"] is None
     patched = body_of(
         api.call("update", session_id=sid, body={"summary": "greeted; tool ran", "summary_through_seq": 2})
     )
@@ -304,7 +307,9 @@ def test_fork_is_idempotent_and_names_its_child(api: Any, chat: Any) -> None:
     assert other_body["statusCode"] == 409
     taken = api.call("fork", session_id=sid, body={"session_id": "branch:1"})
     assert taken["statusCode"] == 409 and body_of(taken)["error"]["code"] == "session_exists"
-    assert api.call("fork", session_id=sid, body={"through_seq": 5})["statusCode"] == 422
+    beyond = api.call("fork", session_id=sid, body={"through_seq": 5})
+    assert beyond["statusCode"] == 409, beyond["body"]
+    assert body_of(beyond)["error"]["details"] == {"field": "through_seq", "seq": 5, "message_count": 5}
 
 
 def test_a_fork_that_fails_halfway_leaves_nothing_visible(

@@ -68,9 +68,31 @@ def test_metadata_refusals_name_the_key_in_a_complete_sentence(api: Any) -> None
         ({"bad\x01key": "v"}, "metadata key 'bad\\x01key' holds a control character"),
         ({"k" * 65: "v"}, "metadata key '" + "k" * 65 + "' must be 1 to 64 characters"),
         ({"big": "v" * 513}, "metadata value of 'big' is over 512 characters"),
+        ({"n": 2**53 + 1}, "metadata value of 'n' is outside -2^53 to 2^53"),
     ):
         response = api.create({"metadata": metadata})
         assert response["statusCode"] == 422, response["body"]
         messages = [entry["msg"] for entry in body_of(response)["error"]["details"]["errors"]]
         assert expected in messages, messages
         assert not any("{" in message for message in messages)  # every placeholder filled
+
+
+def test_body_types_are_the_documents(api: Any, table: Any) -> None:
+    """Request bodies are validated strictly against their JSON Schema types: `0` is not a
+    boolean and `"5"` not an integer (lax coercion accepted both), while `5.0` is JSON Schema's
+    integer 5."""
+    before = scan_all(table)
+    for body, field in (
+        ({"enable_memory": 0}, "enable_memory"),
+        ({"ttl_seconds": "5"}, "ttl_seconds"),
+        ({"ttl_seconds": True}, "ttl_seconds"),
+        ({"ttl_seconds": 5.5}, "ttl_seconds"),
+        ({"quotas": {"max_messages": "3"}}, "max_messages"),
+        ({"session_name": 7}, "session_name"),
+    ):
+        response = api.create(body)
+        assert response["statusCode"] == 422, (body, response["body"])
+        assert body_of(response)["error"]["details"]["errors"][0]["loc"][-1] == field
+    assert scan_all(table) == before
+    created = body_of(api.create({"ttl_seconds": 3600.0, "quotas": {"max_messages": 3.0}}))
+    assert created["quotas"]["max_messages"] == 3 and isinstance(created["quotas"]["max_messages"], int)

@@ -10,8 +10,11 @@ from pydantic import ValidationError as PydanticValidationError
 
 from agent_sessions import http
 from agent_sessions.errors import validation_failure
-from agent_sessions.models.limits import MAX_LIST_LIMIT
+from agent_sessions.models.limits import MAX_ID_CHARS, MAX_LIST_LIMIT, NO_CONTROL_CHARACTERS
 from agent_sessions.models.requests import (
+    CURSOR_NOTE,
+    MAX_LIST_OFFSET,
+    OFFSET_NOTE,
     ListFilters,
     ListSessionsRequest,
     ListSort,
@@ -24,10 +27,26 @@ from agent_sessions.models.requests import (
 from agent_sessions.models.responses import SessionPage
 from agent_sessions.runtime import session_service
 
-app = http.make_resolver(body_model=ListSessionsRequest)
+app = http.make_resolver(body_model=ListSessionsRequest, query_prefixes=("metadata.",))
 
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIST_LIMIT, description="page size, 1-200 (default 50)")]
-Offset = Annotated[int | None, Query(ge=0, description="skip this many matches (up to 10,000)")]
+Offset = Annotated[int | None, Query(ge=0, le=MAX_LIST_OFFSET, description=OFFSET_NOTE)]
+Cursor = Annotated[str | None, Query(max_length=4096, description=CURSOR_NOTE)]
+Instant = Annotated[
+    str | None, Query(description="RFC 3339, with its offset", json_schema_extra={"format": "date-time"})
+]
+
+
+def _metadata_filter_schema(schema: dict[str, Any]) -> None:
+    """metadata_filter is a JSON object in a query parameter: the document says so with
+    contentMediaType/contentSchema, which the document's builder turns into the parameter's
+    `content` (built only when the document is, not on a cold start)."""
+    from pydantic import TypeAdapter
+
+    from agent_sessions.models.limits import Metadata
+
+    schema["contentMediaType"] = "application/json"
+    schema["contentSchema"] = TypeAdapter(Metadata).json_schema()
 
 
 @app.post("/v1/agents/sessions/list", summary="List sessions with a JSON filter", tags=["sessions"])
@@ -35,7 +54,7 @@ def list_sessions_by_filter(
     request: Annotated[ListSessionsRequest, Body()],
     limit: Limit = None,
     page_size: Limit = None,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Cursor = None,
     include_total: Annotated[bool | None, Query()] = None,
     offset: Offset = None,
 ) -> Response[SessionPage]:
@@ -51,24 +70,35 @@ def list_sessions_by_filter(
 
 @app.get("/v1/agents/sessions", summary="List sessions with query parameters", tags=["sessions"])
 def list_sessions(
-    user_id: Annotated[str | None, Query(max_length=256)] = None,
-    agent_id: Annotated[str | None, Query(max_length=256)] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)] = None,
+    agent_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_CONTROL_CHARACTERS)] = None,
     status: Annotated[SessionStatus | None, Query()] = None,
     metadata_filter: Annotated[
-        str | None, Query(description='JSON object of metadata pairs, e.g. {"team":"a"}; or metadata.KEY=VALUE')
+        str | None,
+        Query(
+            description='JSON object of metadata pairs, e.g. {"team":"a"}; or metadata.KEY=VALUE',
+            json_schema_extra=_metadata_filter_schema,  # type: ignore[arg-type]
+        ),
     ] = None,
-    created_after: Annotated[str | None, Query(description="RFC 3339")] = None,
-    created_before: Annotated[str | None, Query(description="RFC 3339")] = None,
+    created_after: Instant = None,
+    created_before: Instant = None,
     sort: Annotated[SortField | None, Query()] = None,
     order: Annotated[SortDirection | None, Query()] = None,
     limit: Limit = None,
     page_size: Limit = None,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
-    next_cursor: Annotated[str | None, Query(max_length=4096)] = None,
-    after: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Cursor = None,
+    next_cursor: Cursor = None,
+    after: Cursor = None,
     include_total: Annotated[bool | None, Query()] = None,
     offset: Offset = None,
-    page: Annotated[int | None, Query(ge=1)] = None,
+    page: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_LIST_OFFSET + 1,
+            description=f"1-based page of `limit` sessions: offset (page - 1) x limit, up to {MAX_LIST_OFFSET:,}",
+        ),
+    ] = None,
 ) -> Response[SessionPage]:
     metadata: dict[str, Any] = {}
     if metadata_filter is not None:

@@ -24,9 +24,18 @@ app = http.make_resolver()
 def rewind_messages(
     session_id: str,
     from_seq: Annotated[
-        int | None, Query(ge=0, le=10**9, description="remove every message with seq >= from_seq")
+        int | None,
+        Query(
+            ge=0,
+            le=10**9,
+            description="remove every message with seq >= from_seq",
+            json_schema_extra=http.EXACTLY_ONE_OF_REWIND,
+        ),
     ] = None,
-    last: Annotated[int | None, Query(ge=1, le=10**9, description="remove the last K messages")] = None,
+    last: Annotated[
+        int | None,
+        Query(ge=1, le=10**9, description="remove the last K messages", json_schema_extra=http.EXACTLY_ONE_OF_REWIND),
+    ] = None,
 ) -> Response[RewindResult]:
     result = conversation_service().rewind(
         http.tenant(app), session_id, from_seq=from_seq, last=last, if_match=http.if_match_version(app)

@@ -42,6 +42,13 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 __all__ = ["logger"]
 
+# Query parameters of which a request gives exactly one: the document's builder
+# (local_runtime.openapi) turns the parameters marked with the same group into one
+# form-exploded object parameter whose schema is a oneOf, which JSON Schema can state and
+# separate parameters cannot. The service refuses both and neither with 422.
+EXACTLY_ONE_OF = "x-exactly-one-of"
+EXACTLY_ONE_OF_REWIND = {EXACTLY_ONE_OF: "rewind_point"}
+
 
 def json_response(model: BaseModel, *, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=status, content_type=JSON, body=model, headers=dict(headers or {}))
@@ -80,10 +87,40 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def make_resolver(body_model: type[BaseModel] | None = None) -> APIGatewayRestResolver:
-    """A resolver with request validation (and so OpenAPI) on, and the one error map."""
+def make_resolver(
+    body_model: type[BaseModel] | None = None, *, query_prefixes: tuple[str, ...] = ()
+) -> APIGatewayRestResolver:
+    """A resolver with request validation (and so OpenAPI) on, and the one error map.
+    `query_prefixes`: families of query parameters a route takes besides the ones it declares
+    (`metadata.KEY=VALUE`)."""
     app = APIGatewayRestResolver(enable_validation=True)
     accepted_keys = _accepted_keys_for(body_model)
+
+    def _known_query_parameters(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
+        # As a body refuses unknown keys, a query string refuses unknown parameters: a
+        # misspelt `limt=5` is a 422 naming what is accepted, not a silently ignored filter.
+        sent = app.current_event.query_string_parameters or {}
+        if sent:
+            route = app.context["_route"]
+            declared = sorted(param.alias for param in route.dependant.query_params)
+            unknown = [name for name in sent if name not in declared and not name.startswith(query_prefixes)]
+            if unknown:
+                accepted = [*declared, *(f"{prefix}KEY" for prefix in query_prefixes)]
+                raise ValidationError(
+                    f"Unknown query parameter(s): {', '.join(map(repr, unknown))}. "
+                    f"Accepted: {', '.join(accepted) or 'none'}",
+                    code="unknown_query_parameter",
+                    details={
+                        "errors": [
+                            {"loc": ["query", name], "msg": "Unknown query parameter", "type": "extra_forbidden"}
+                            for name in unknown
+                        ],
+                        "accepted_parameters": accepted,
+                    },
+                )
+        return next_middleware(app)
+
+    app.use(middlewares=[_known_query_parameters])
 
     @app.exception_handler(AppError)
     def _app_error(error: AppError) -> Response[Any]:

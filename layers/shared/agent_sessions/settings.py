@@ -24,7 +24,7 @@ class Settings(BaseModel):
     cursor_signing_key: str = Field(default="local-development-cursor-key", min_length=16)
     # Bound on how many matches a list may sort in memory (filters no index orders).
     list_sort_bound: int = Field(default=1000, ge=1)
-    max_list_offset: int = Field(default=10_000, ge=0)
+    max_list_offset: int = Field(default=10_000, ge=0, le=10_000)  # the document states 10,000
     # Where state changes are published (EventBridge); empty: not published.
     event_bus_name: str = Field(default="", max_length=256)
     # The expiry job stops this long before its timeout and resumes on its next run.

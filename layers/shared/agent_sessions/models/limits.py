@@ -124,6 +124,12 @@ def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
             raise PydanticCustomError(
                 "key_characters", "metadata key {key} holds a control character", {"key": repr(key[:80])}
             )
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_METADATA_INTEGER:
+            raise PydanticCustomError(
+                "value_range",
+                "metadata value of {key} is outside -2^53 to 2^53",
+                {"key": repr(key[:80])},
+            )
         if item is not None and len(metadata_text(item)) > MAX_METADATA_VALUE_CHARS:
             raise PydanticCustomError(
                 "value_length",
@@ -133,10 +139,29 @@ def _check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-MetadataValue = StrictStr | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | StrictBool
-Metadata = Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)]
+# Integers a JSON client in any language reads exactly (JavaScript's safe range); the bound is
+# also exact as the document's JSON number.
+MAX_METADATA_INTEGER = 2**53
+# The bounds are stated in the document here and enforced by _check_metadata, whose refusals
+# name the key (as union members they would be four anonymous errors).
+MetadataValue = (
+    Annotated[StrictStr, Field(json_schema_extra={"maxLength": MAX_METADATA_VALUE_CHARS})]
+    | Annotated[StrictInt, Field(json_schema_extra={"minimum": -MAX_METADATA_INTEGER, "maximum": MAX_METADATA_INTEGER})]
+    | Annotated[StrictFloat, AllowInfNan(False)]
+    | StrictBool
+)
+# The document states what _check_metadata enforces.
+_METADATA_SCHEMA = {
+    "maxProperties": MAX_METADATA_PAIRS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_CHARS, "pattern": r"^[^\x00-\x1f\x7f]*$"},
+}
+Metadata = Annotated[
+    dict[str, MetadataValue], Field(json_schema_extra=_METADATA_SCHEMA), AfterValidator(_check_metadata)
+]
 # In a merge patch, null removes a key.
-MetadataPatch = Annotated[dict[str, MetadataValue | None], AfterValidator(_check_metadata)]
+MetadataPatch = Annotated[
+    dict[str, MetadataValue | None], Field(json_schema_extra=_METADATA_SCHEMA), AfterValidator(_check_metadata)
+]
 
 # Identifiers and names are matched, indexed, logged and shown: no control characters.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from agent_sessions.models.limits import (
     DEFAULT_LIST_LIMIT,
@@ -28,8 +29,57 @@ SortField = Literal["created_at", "last_activity_at"]
 SortDirection = Literal["asc", "desc"]
 
 
+def _takes_int(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    return any(_takes_int(argument) for argument in get_args(annotation))
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # strict: a JSON body's types are what the document says (`0` is not false, `"5"` not 5)...
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
+    _int_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._int_fields = frozenset(name for name, field in cls.model_fields.items() if _takes_int(field.annotation))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        # ...and JSON Schema's integer includes 5.0 (a number with no fraction), which strict
+        # mode alone would refuse.
+        if isinstance(data, dict) and cls._int_fields:
+            whole = {
+                name: int(value)
+                for name in cls._int_fields & data.keys()
+                if isinstance(value := data[name], float) and value.is_integer()
+            }
+            if whole:
+                return data | whole
+        return data
+
+
+# A time arrives as RFC 3339 text, which strict mode would refuse for a datetime.
+Instant = Annotated[AwareDatetime, Field(strict=False)]
+
+
+# Rules across fields, stated in the OpenAPI document as JSON Schema so that a client (or a
+# generator of requests) knows them; the model validators below enforce the same rules.
+def _present(field: str, json_type: str) -> dict[str, Any]:
+    """The field is present and not null."""
+    return {"required": [field], "properties": {field: {"type": json_type}}}
+
+
+def cross_field_rules(*rules: dict[str, Any]) -> Any:
+    def extend(schema: dict[str, Any]) -> None:
+        schema.setdefault("allOf", []).extend(rules)
+
+    return extend
+
+
+NOT_BOTH_EXPIRIES = {"not": {"allOf": [_present("ttl_seconds", "integer"), _present("expires_at", "string")]}}
 
 
 class Quotas(StrictModel):
@@ -40,18 +90,16 @@ class Quotas(StrictModel):
     rate_limit_messages_per_minute: int | None = Field(default=None, ge=1)
 
 
-class _Expiry(StrictModel):
+def _one_expiry(ttl_seconds: int | None, expires_at: Any) -> None:
+    if ttl_seconds is not None and expires_at is not None:
+        raise ValueError("give ttl_seconds or expires_at, not both")
+
+
+class CreateSessionRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra=cross_field_rules(NOT_BOTH_EXPIRIES))
+
     ttl_seconds: TtlSeconds | None = None
-    expires_at: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _one_expiry(self) -> _Expiry:
-        if self.ttl_seconds is not None and self.expires_at is not None:
-            raise ValueError("give ttl_seconds or expires_at, not both")
-        return self
-
-
-class CreateSessionRequest(_Expiry):
+    expires_at: Instant | None = Field(default=None, description="in the future")
     session_id: CallerSessionId | None = None  # absent: a new `ses_…` id
     user_id: ExternalId | None = None
     agent_id: ExternalId | None = None
@@ -64,11 +112,28 @@ class CreateSessionRequest(_Expiry):
     quotas: Quotas | None = None
     enable_memory: bool = True
 
+    @model_validator(mode="after")
+    def _rules(self) -> CreateSessionRequest:
+        _one_expiry(self.ttl_seconds, self.expires_at)
+        return self
 
-class UpdateSessionRequest(_Expiry):
+
+class UpdateSessionRequest(StrictModel):
     """A JSON merge patch (RFC 7396): a key that is absent is left alone, `null` removes or
-    clears, objects (`user_memory`, `metadata`, `agent_config`) merge key by key."""
+    clears, objects (`user_memory`, `metadata`, `agent_config`) merge key by key. `status`,
+    `ttl_seconds` and `expires_at` cannot be null (there is nothing to remove them to)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=cross_field_rules(
+            NOT_BOTH_EXPIRIES,
+            # summary_through_seq checkpoints the summary given with it
+            {"anyOf": [{"not": _present("summary_through_seq", "integer")}, _present("summary", "string")]},
+        )
+    )
+
+    # SkipJsonSchema: absent is allowed, null is not (the validator below names the field).
+    ttl_seconds: TtlSeconds | SkipJsonSchema[None] = None
+    expires_at: Instant | SkipJsonSchema[None] = Field(default=None, description="in the future")
     user_memory: ObjectPatch | None = None
     metadata: MetadataPatch | None = None
     session_name: SessionName | None = None
@@ -77,23 +142,32 @@ class UpdateSessionRequest(_Expiry):
     # The last seq the summary covers (a compaction checkpoint): given with `summary`.
     summary_through_seq: int | None = Field(default=None, ge=0, le=10**9)
     agent_config: ObjectPatch | None = None
-    status: SettableStatus | None = None
+    status: SettableStatus | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
-    def _status_not_null(self) -> UpdateSessionRequest:
+    def _rules(self) -> UpdateSessionRequest:
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null; use active or archived")
+        for name in ("ttl_seconds", "expires_at"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: a session's expiry cannot be removed; give a new one")
+        _one_expiry(self.ttl_seconds, self.expires_at)
         if self.summary_through_seq is not None and (self.summary is None or "summary" not in self.model_fields_set):
             raise ValueError("summary_through_seq is given together with the summary it checkpoints")
         return self
+
+
+MAX_LIST_OFFSET = 10_000
+CURSOR_NOTE = "a page's next_cursor, as the server issued it; empty: the first page"
+OFFSET_NOTE = "skip this many matches (after the cursor's position when both are given)"
 
 
 class ListFilters(StrictModel):
     user_id: ExternalId | None = None
     agent_id: ExternalId | None = None
     metadata: Metadata | None = None
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
 
 
 class ListSort(StrictModel):
@@ -108,9 +182,9 @@ class ListSessionsRequest(StrictModel):
     filters: ListFilters | None = None
     sort: ListSort | None = None
     limit: int | None = Field(default=None, ge=1, le=MAX_LIST_LIMIT)
-    cursor: str | None = Field(default=None, max_length=4096)
+    cursor: str | None = Field(default=None, max_length=4096, description=CURSOR_NOTE)
     include_total: bool | None = None
-    offset: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0, le=MAX_LIST_OFFSET, description=OFFSET_NOTE)
 
 
 class ListQuery(BaseModel):
@@ -192,9 +266,41 @@ class MessageIn(StrictModel):
     metadata: Metadata = Field(default_factory=dict)
 
 
+SINGLE_MESSAGE_FIELDS = (
+    "role",
+    "content",
+    "content_type",
+    "tool_name",
+    "tool_inputs",
+    "tool_outputs",
+    "tool_status",
+    "token_count",
+    "latency_ms",
+    "metadata",
+)
+
+
 class AppendMessagesRequest(StrictModel):
-    """One message (its fields at the top level) or a batch (`messages`, 1-99).
-    `stream` is accepted for compatibility with other session APIs and ignored."""
+    """One message (its fields at the top level, `content` required) or a batch (`messages`,
+    1-99, and none of the single message's fields). `stream` is accepted for compatibility
+    with other session APIs and ignored."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cross_field_rules(
+            {
+                "anyOf": [
+                    {
+                        "allOf": [_present("messages", "array")],
+                        "not": {"anyOf": [{"required": [name]} for name in SINGLE_MESSAGE_FIELDS]},
+                    },
+                    {
+                        "allOf": [_present("content", "string")],
+                        "not": _present("messages", "array"),
+                    },
+                ]
+            }
+        )
+    )
 
     messages: list[MessageIn] | None = Field(default=None, min_length=1)
     role: MessageRole | None = None
@@ -211,7 +317,7 @@ class AppendMessagesRequest(StrictModel):
 
     @model_validator(mode="after")
     def _one_or_many(self) -> AppendMessagesRequest:
-        single = self.model_fields_set - {"messages", "stream"}
+        single = self.model_fields_set & set(SINGLE_MESSAGE_FIELDS)
         if self.messages is not None and single:
             raise ValueError(f"give either `messages` or one message's fields, not both (found {sorted(single)})")
         if self.messages is None and self.content is None:
@@ -242,7 +348,9 @@ class MessagePatch(StrictModel):
     """A JSON merge patch over one stored message: absent leaves a field alone, `null`
     clears it (`metadata` merges key by key; `content` cannot be cleared)."""
 
-    content: str | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    content: str | SkipJsonSchema[None] = None
     metadata: MetadataPatch | None = None
     tool_inputs: str | None = None
     tool_outputs: str | None = None

@@ -39,6 +39,7 @@ from agent_sessions.service.sessions import (
     backoff,
     replay,
     request_hash,
+    seq_beyond_conversation,
     validate_merged,
 )
 from agent_sessions.settings import Settings
@@ -322,15 +323,7 @@ class ConversationService:
         parent = self.sessions.load_visible(tenant, session_id, now)
         through = request.through_seq if request.through_seq is not None else parent.message_count - 1
         if through >= parent.message_count:
-            raise validation_failure(
-                [
-                    {
-                        "loc": ("body", "through_seq"),
-                        "msg": f"through_seq must be below the parent's message_count ({parent.message_count})",
-                        "type": "value_error",
-                    }
-                ]
-            )
+            raise seq_beyond_conversation("through_seq", through, parent.session_id, parent.message_count)
         if through + 1 > MAX_FORK_MESSAGES:
             raise PayloadTooLargeError(
                 f"A fork copies at most {MAX_FORK_MESSAGES} messages; give a lower through_seq",

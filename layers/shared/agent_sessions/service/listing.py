@@ -173,9 +173,8 @@ class SessionLister:
             query.model_dump(exclude={"limit", "cursor", "include_total", "offset"}) | {"index": 2}
         )
         position: dict[str, Any] | None = None
-        if query.cursor:
-            if query.offset:
-                raise BadRequestError("Give cursor or offset, not both", code="cursor_and_offset")
+        if query.cursor:  # an empty cursor is the first page
+            # With an offset too, the offset skips from the cursor's position on.
             position = decode_cursor(self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, query.cursor)
         if query.offset > self.settings.max_list_offset:
             raise BadRequestError(
@@ -197,7 +196,7 @@ class SessionLister:
 
         known_total = position.get("t") if position else None
         boundary, exhausted = _resume_point(position)
-        to_skip = 0 if position else query.offset
+        to_skip = query.offset
         count_rest = query.include_total and known_total is None and plan.counter_partition is None
         want_counter = query.include_total and known_total is None and plan.counter_partition is not None
         # Without residual filters every entry read is (barring a session removed a moment
@@ -309,7 +308,7 @@ class SessionLister:
             if len(index_items) < MAX_BATCH:
                 break
         found.sort(key=lambda s: (s.last_activity_ms, s.session_id), reverse=not plan.forward)
-        offset = int(position.get("o", 0)) if position else query.offset
+        offset = (int(position.get("o", 0)) if position else 0) + query.offset
         page = found[offset : offset + query.limit]
         if page:
             bodies = self.store.batch_get([_body_key(session) for session in page])

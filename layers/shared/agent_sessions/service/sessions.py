@@ -53,6 +53,17 @@ def request_hash(operation: str, body: Any) -> str:
     return hashlib.sha256(f"{operation}\n{canonical_json(body)}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def seq_beyond_conversation(field: str, seq: int, session_id: str, message_count: int) -> ConflictError:
+    """A seq the request may name but the conversation does not reach (yet): the session's state
+    refuses it, so 409 (the request alone is valid; JSON Schema cannot know message_count)."""
+    return ConflictError(
+        f"{field} {seq} is beyond the conversation: session {session_id} holds {message_count} messages "
+        f"(seq 0 to {message_count - 1})",
+        code="seq_beyond_conversation",
+        details={"field": field, "seq": seq, "message_count": message_count},
+    )
+
+
 def validation_error(loc: list[str | int], message: str, error_type: str = "value_error") -> ValidationError:
     return ValidationError(
         message,
@@ -178,8 +189,11 @@ class SessionService:
             cap = min(cap, created + quotas.max_session_duration_minutes * 60_000)
         expires = min(expires, cap)
         if expires <= now:
-            raise validation_error(
-                ["expires_at"], "the session's maximum duration has passed; its expiry cannot be moved"
+            # The session's state, not the request, is what refuses: 409, not 422.
+            raise ConflictError(
+                "The session's maximum duration has passed; its expiry cannot be moved",
+                code="session_duration_exceeded",
+                details={"max_expires_at": clock.to_iso(cap)},
             )
         return expires
 
@@ -240,10 +254,7 @@ class SessionService:
             # (the write is conditional on the version read, so message_count cannot move).
             through = patch.summary_through_seq
             if through is not None and through >= old.message_count:
-                raise validation_error(
-                    ["summary_through_seq"],
-                    f"summary_through_seq must be below message_count ({old.message_count})",
-                )
+                raise seq_beyond_conversation("summary_through_seq", through, old.session_id, old.message_count)
             new.summary_through_seq = through
         if "ttl_seconds" in fields or "expires_at" in fields:
             if patch.ttl_seconds is None and patch.expires_at is None:
