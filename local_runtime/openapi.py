@@ -129,9 +129,16 @@ def _parameters(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
             described = {key: value for key, value in parameter.items() if key != "schema"}
             result.append(described | {"content": {media: {"schema": content_schema}}})
             continue
+        # A query parameter that is present has a value: an optional function argument's null
+        # branch is not something a client can send.
+        branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+        if len(branches) == 1:
+            schema = branches[0] | schema
+        elif branches:
+            schema["anyOf"] = branches
         group = schema.pop(EXACTLY_ONE_OF, None)
         if group is None:
-            result.append(parameter)
+            result.append(parameter | {"schema": schema})
             continue
         merged = groups.get(group)
         if merged is None:
@@ -147,12 +154,6 @@ def _parameters(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
             result.append(merged)
         name = parameter["name"]
         schema.pop("title", None)
-        # A present parameter has a value: the optional function argument's null branch goes.
-        branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
-        if len(branches) == 1:
-            schema = branches[0] | schema
-        elif branches:
-            schema["anyOf"] = branches
         if "description" in parameter:
             schema["description"] = parameter["description"]
         alternatives = merged["schema"]["oneOf"]

@@ -66,6 +66,10 @@ class LocalServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalServer
+    # TCP_NODELAY. The headers and the body go out in two writes; with Nagle's algorithm the
+    # body waits for the client's ACK of the headers, which a keep-alive client delays by
+    # 40 ms: every request on a kept-alive connection took 40 ms more than its handler.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._dispatch()

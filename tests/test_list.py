@@ -246,3 +246,19 @@ def test_list_body_refuses_unknown_keys(api):
     response = api.call("list", body={"filters": {"colour": "red"}})
     assert response["statusCode"] == 422
     assert "user_id" in body_of(response)["error"]["message"]
+
+
+def test_unknown_query_parameters_are_refused_naming_what_is_accepted(api, population):
+    refused = api.call("list_get", query={"limt": "5"})
+    assert refused["statusCode"] == 422, refused["body"]
+    error = body_of(refused)["error"]
+    assert error["code"] == "unknown_query_parameter"
+    assert error["details"]["errors"] == [
+        {"loc": ["query", "limt"], "msg": "Unknown query parameter", "type": "extra_forbidden"}
+    ]
+    assert (
+        "limit" in error["details"]["accepted_parameters"] and "metadata.KEY" in error["details"]["accepted_parameters"]
+    )
+    # the metadata.KEY family stays accepted
+    assert api.call("list_get", query={"metadata.team": "b"})["statusCode"] == 200
+    assert api.call("list", body={}, query={"user_id": "alice"})["statusCode"] == 422  # not a POST list parameter

@@ -100,8 +100,9 @@ def make_resolver(
         # As a body refuses unknown keys, a query string refuses unknown parameters: a
         # misspelt `limt=5` is a 422 naming what is accepted, not a silently ignored filter.
         sent = app.current_event.query_string_parameters or {}
-        if sent:
-            route = app.context["_route"]
+        route = app.context["_route"]
+        # Powertools runs middlewares for an unmatched path too (a stand-in route): that is a 404.
+        if sent and (route in app._static_routes or route in app._dynamic_routes):
             declared = sorted(param.alias for param in route.dependant.query_params)
             unknown = [name for name in sent if name not in declared and not name.startswith(query_prefixes)]
             if unknown:

@@ -189,6 +189,12 @@ ObjectPatch = Annotated[
     dict[str, Any], Field(description=f"A JSON merge patch. {_DEPTH_NOTE}"), nested_within("the patch")
 ]
 TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS_INPUT)]
+# Kept to the nanosecond: DynamoDB numbers stop at 1e-130 (5e-324 would be refused by the store).
+LatencyMs = Annotated[
+    float,
+    Field(ge=0, le=10**9, allow_inf_nan=False, description="milliseconds, kept to 6 decimal places"),
+    AfterValidator(lambda value: round(value, 6)),
+]
 
 MAX_MESSAGE_BYTES = 256 * KIB
 MAX_BATCH_MESSAGES = 99

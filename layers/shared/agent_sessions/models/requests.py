@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from agent_sessions.models.limits import (
     DEFAULT_LIST_LIMIT,
@@ -13,6 +15,7 @@ from agent_sessions.models.limits import (
     AgentConfig,
     CallerSessionId,
     ExternalId,
+    LatencyMs,
     Metadata,
     MetadataPatch,
     ObjectPatch,
@@ -61,8 +64,21 @@ class StrictModel(BaseModel):
         return data
 
 
+RFC_3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc_3339(value: Any) -> Any:
+    # What the document's `format: date-time` says, and no more: lax parsing would also take
+    # numbers (as Unix times) and dates without a time or an offset.
+    if not isinstance(value, str) or not RFC_3339.match(value):
+        raise PydanticCustomError(
+            "datetime_format", "Input should be an RFC 3339 date-time with an offset, like 2030-01-31T12:00:00Z"
+        )
+    return value
+
+
 # A time arrives as RFC 3339 text, which strict mode would refuse for a datetime.
-Instant = Annotated[AwareDatetime, Field(strict=False)]
+Instant = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc_3339)]
 
 
 # Rules across fields, stated in the OpenAPI document as JSON Schema so that a client (or a
@@ -82,12 +98,16 @@ def cross_field_rules(*rules: dict[str, Any]) -> Any:
 NOT_BOTH_EXPIRIES = {"not": {"allOf": [_present("ttl_seconds", "integer"), _present("expires_at", "string")]}}
 
 
+# Quotas are stored as DynamoDB numbers (38 digits at most) and added to: bounded well inside.
+MAX_QUOTA = 10**15
+
+
 class Quotas(StrictModel):
-    max_messages: int | None = Field(default=None, ge=1)
-    max_tokens_total: int | None = Field(default=None, ge=1)
-    max_tool_calls: int | None = Field(default=None, ge=1)
-    max_session_duration_minutes: int | None = Field(default=None, ge=1)
-    rate_limit_messages_per_minute: int | None = Field(default=None, ge=1)
+    max_messages: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    max_tokens_total: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    max_tool_calls: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    max_session_duration_minutes: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    rate_limit_messages_per_minute: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
 
 
 def _one_expiry(ttl_seconds: int | None, expires_at: Any) -> None:
@@ -262,7 +282,7 @@ class MessageIn(StrictModel):
     tool_outputs: str | None = None
     tool_status: str | None = Field(default=None, max_length=64)
     token_count: int | None = Field(default=None, ge=0, le=10**9)
-    latency_ms: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
+    latency_ms: LatencyMs | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -311,7 +331,7 @@ class AppendMessagesRequest(StrictModel):
     tool_outputs: str | None = None
     tool_status: str | None = Field(default=None, max_length=64)
     token_count: int | None = Field(default=None, ge=0, le=10**9)
-    latency_ms: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
+    latency_ms: LatencyMs | None = None
     metadata: Metadata | None = None
     stream: bool | None = None
 
