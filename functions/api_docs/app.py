@@ -4,10 +4,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Response
 
 app = http.make_resolver()
 # Generated from every function's routes and models, shipped in the layer, checked fresh by CI.

@@ -2,11 +2,10 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Query, Response
 from agent_sessions.models.limits import MAX_ID_CHARS, NO_CONTROL_CHARACTERS
 from agent_sessions.models.responses import ErasedUser
 from agent_sessions.runtime import conversation_service

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Response
 from agent_sessions.models.responses import Session
 from agent_sessions.runtime import session_service
 

@@ -3,13 +3,12 @@
 import json
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError as PydanticValidationError
 
 from agent_sessions import http
 from agent_sessions.errors import validation_failure
+from agent_sessions.http import Body, Query, Response
 from agent_sessions.models.limits import MAX_ID_CHARS, MAX_LIST_LIMIT, NO_CONTROL_CHARACTERS
 from agent_sessions.models.requests import (
     CURSOR_NOTE,

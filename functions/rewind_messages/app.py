@@ -3,11 +3,10 @@ or the last K (If-Match: "<message_count>" makes it exactly-once)."""
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Query, Response
 from agent_sessions.models.responses import RewindResult
 from agent_sessions.runtime import conversation_service
 

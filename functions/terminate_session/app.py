@@ -2,11 +2,10 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Query, Response
 from agent_sessions.models.responses import PurgedSession, TerminatedSession
 from agent_sessions.runtime import session_service
 

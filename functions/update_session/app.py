@@ -2,11 +2,10 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
+from agent_sessions.http import Body, Response
 from agent_sessions.models.requests import UpdateSessionRequest
 from agent_sessions.models.responses import Session
 from agent_sessions.runtime import session_service

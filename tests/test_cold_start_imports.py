@@ -1,0 +1,54 @@
+"""What keeps a function's cold start lean stays true: the botocore data the layer's client
+loads is the installed botocore's (cut, not edited), and the event handler loads only the
+API Gateway resolver — while every name Powertools exports stays importable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from local_runtime import botocore_data
+from local_runtime.template import ROOT
+
+
+def test_the_committed_botocore_data_is_what_the_installed_botocore_generates() -> None:
+    assert botocore_data.generate() == botocore_data.committed(), "stale: python -m local_runtime.botocore_data --write"
+
+
+def test_the_layer_client_loads_only_the_layer_data(table: Any) -> None:
+    """`table` made the client (and the template's tables through it, waiter included)."""
+    from agent_sessions.store.client import DATA
+
+    loader = table._loader
+    assert loader.search_paths == [str(DATA)]
+    assert loader.list_available_services("service-2") == ["dynamodb"]
+    assert table.meta.service_model.operation_model("TransactWriteItems").name == "TransactWriteItems"
+    assert table.meta.config.retries["mode"] == "standard"
+    assert table.list_tables()["TableNames"]
+
+
+PROBE = """
+import json, sys
+import agent_sessions.http
+loaded = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools.event_handler"))
+lean = {"appsync": "aws_lambda_powertools.event_handler.appsync" in sys.modules, "asyncio": "asyncio" in sys.modules}
+from aws_lambda_powertools.event_handler import AppSyncResolver, APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+late = [AppSyncResolver.__name__, APIGatewayRestResolver.__name__, SQSEvent.__name__]
+print(json.dumps({"lean": lean, "late": late}))
+"""
+
+
+def test_the_layer_imports_the_api_gateway_resolver_alone_and_the_rest_on_demand() -> None:
+    output = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={"PYTHONPATH": str(ROOT / "layers" / "shared"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["lean"] == {"appsync": False, "asyncio": False}
+    assert result["late"] == ["AppSyncResolver", "APIGatewayRestResolver", "SQSEvent"]
