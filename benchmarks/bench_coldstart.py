@@ -1,7 +1,9 @@
 """Cold start of every function: a fresh interpreter imports the handler module (Lambda's
-INIT phase) and then builds what its first request needs (the service and its DynamoDB
-client, which this project creates lazily). Each figure is the median of RUNS fresh
-processes, as a ratio to the floor (`import boto3` plus a DynamoDB client) and to an
+INIT phase) and then serves its first request: an API function handles a real API Gateway
+event end to end, its DynamoDB calls answered at once with an empty table's answer (so
+whatever it builds lazily — validators, the service, the DynamoDB client — is counted, and
+the network is not); the other functions build their service and DynamoDB client. Each
+figure is the median of RUNS fresh processes, as a ratio to the floor (`import boto3` plus a DynamoDB client) and to an
 idiomatic Powertools handler (benchmarks/powertools_baseline.py: Logger, Metrics, Tracer,
 a validated resolver, a table resource at module scope), all in the same environment.
 
@@ -20,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+from typing import Any
 
 from local_runtime.template import read_stack
 
@@ -54,6 +57,94 @@ ready = time.perf_counter()
 print(json.dumps({{"init_ms": (init - start) * 1000, "ready_ms": (ready - start) * 1000}}))
 """
 
+# An API function's first request, end to end through its handler: routing, validation, the
+# service, the DynamoDB client's creation and its first call (answered at once, the answer an
+# empty table gives: the network is not the function's), the response's model and envelope.
+# Whatever a function builds lazily (validators, the client) is in this figure.
+FIRST_REQUEST = """
+from botocore.awsrequest import AWSResponse
+from agent_sessions.store.client import dynamodb
+
+EMPTY = {{
+    "Query": b'{{"Items":[],"Count":0,"ScannedCount":0}}',
+    "Scan": b'{{"Items":[],"Count":0,"ScannedCount":0}}',
+    "BatchGetItem": b'{{"Responses":{{}},"UnprocessedKeys":{{}}}}',
+    "BatchWriteItem": b'{{"UnprocessedItems":{{}}}}',
+}}
+
+
+class Body:
+    def __init__(self, data):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+# A conditional update of an item that does not exist (terminate's) fails its condition.
+CONDITION_FAILED = b'{{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"failed"}}'
+
+
+def answer(request, **_):
+    operation = request.headers["X-Amz-Target"].decode().split(".")[-1]
+    status, data = (400, CONDITION_FAILED) if operation == "UpdateItem" else (200, EMPTY.get(operation, b"{{}}"))
+    return AWSResponse(request.url, status, {{"Content-Type": "application/x-amz-json-1.0"}}, Body(data))
+
+
+dynamodb().meta.events.register_first("before-send.dynamodb", answer)
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+
+response = {module}.lambda_handler({event!r}, Context())
+assert response["statusCode"] < 500, response
+"""
+
+SESSION_ID = "ses_AAAAAAAAAAAAAAAAAAAAAA"
+BODIES = {
+    "create_session": {"user_id": "u1"},
+    "update_session": {"session_name": "n"},
+    "append_messages": {"content": "hi"},
+    "list_sessions": {},
+    "fork_session": {},
+    "record_feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
+    "update_message": {"content": "c"},
+}
+QUERIES = {"rewind_messages": {"last": "1"}, "erase_user": {"user_id": "u1"}}
+
+
+def api_event(function: str, method: str, path: str) -> dict[str, Any]:
+    concrete = path.replace("{session_id}", SESSION_ID).replace("{seq}", "0")
+    parameters = {name: value for name, value in (("session_id", SESSION_ID), ("seq", "0")) if "{" + name + "}" in path}
+    body = BODIES.get(function)
+    return {
+        "httpMethod": method,
+        "path": concrete,
+        "resource": path,
+        "pathParameters": parameters or None,
+        "queryStringParameters": QUERIES.get(function),
+        "multiValueQueryStringParameters": {k: [v] for k, v in QUERIES[function].items()}
+        if function in QUERIES
+        else None,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "requestId": "bench",
+            "authorizer": {
+                "namespace_id": "ns_AAAAAAAAAAAAAAAA",
+                "internal_id": "int_AAAAAAAAAAAAAAAA",
+                "scopes": "sessions:read sessions:write",
+                "key_id": "key_bench",
+            },
+        },
+    }
+
 
 def probe(code: str, pythonpath: list[str], env: dict[str, str]) -> dict[str, float]:
     environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(pythonpath)}
@@ -80,6 +171,11 @@ def targets() -> dict[str, tuple[str, list[str], dict[str, str]]]:
             else ("from agent_sessions.store.client import dynamodb; dynamodb()" if name == "authorizer" else "")
         )
         module = spec.handler.rsplit(".", 1)[0]
+        routes = spec.events_of("Api")
+        if routes and name != "api_docs":
+            route = routes[0]
+            event = api_event(name, route["Method"].upper(), route["Path"])
+            first_use = FIRST_REQUEST.format(module=module, event=event)
         code = PROBE.format(import_line=f"import {module}", first_use=first_use)
         found[name] = (code, [str(spec.code_uri), layer], spec.environment)
     found["(floor) boto3 + client"] = (

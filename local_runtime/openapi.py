@@ -43,7 +43,7 @@ ERRORS = {
     "401": "Missing, malformed, unknown or revoked API key",
     "403": "A namespace the key may not use, or a route its scopes do not allow",
     "404": "Unknown, other-tenant or expired session",
-    "409": "Read-only session, or an Idempotency-Key reused with another body",
+    "409": "Read-only session, an Idempotency-Key reused with another body, or a seq beyond the conversation",
     "412": "If-Match is stale",
     "413": "Too large",
     "422": "Validation failed (details.errors lists each field)",

@@ -329,7 +329,7 @@ class DirectInvocation(BaseModel):
     """What another AWS service sends instead of an API Gateway event. IAM decides who may
     invoke; the payload names the tenant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # only direct invocations build it
 
     namespace_id: str = Field(pattern=NAMESPACE_ID_PATTERN.pattern)
     internal_id: str = Field(default="int_direct", pattern=r"^int_[A-Za-z0-9_-]{1,64}$")

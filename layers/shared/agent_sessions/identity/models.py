@@ -11,7 +11,7 @@ from agent_sessions.store.codec import Item, from_item, to_item
 
 
 class Organization(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     internal_id: str
     name: str
@@ -26,7 +26,7 @@ class Organization(BaseModel):
 
 
 class Namespace(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     NAME_PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"^(?!ns_)[a-z0-9][a-z0-9._-]{0,62}$")
     NAME_RULE: ClassVar[str] = "1 to 63 of a-z 0-9 . _ -, starting with a letter or digit, not with ns_"
@@ -53,7 +53,7 @@ class Namespace(BaseModel):
 class ApiKey(BaseModel):
     """A key's record: its digest, never the key itself."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     key_id: str
     internal_id: str
@@ -93,7 +93,7 @@ class ApiKey(BaseModel):
 class IssuedKey(BaseModel):
     """A freshly issued key: the only moment the secret exists outside its holder."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     record: ApiKey

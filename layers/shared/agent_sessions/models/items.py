@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agent_sessions import clock
 from agent_sessions.models.limits import canonical_json, metadata_text
@@ -21,6 +21,8 @@ UNLIMITED = 10**15
 
 
 class LookupEntry(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (see StrictModel)
+
     """One (field, value) pair a session can be found by, through GSI1."""
 
     field: str
@@ -38,6 +40,8 @@ _JSON_FIELDS = ("agent_config", "metadata", "user_memory", "quotas")
 
 
 class SessionItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (see StrictModel)
+
     """The stored session, kept as two items of its partition: the head (`SESSION`: identity,
     status, counters, times, quotas and every index key; what appends update) and the body
     (`SESSION#BODY`: BODY_FIELDS). Free-form objects are kept as canonical JSON text: exact
@@ -251,6 +255,8 @@ def body_values(body: Item) -> dict[str, Any]:
 
 
 class MessageItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (see StrictModel)
+
     """One stored message; its sort key is its zero-padded seq, so history is a key-range read."""
 
     namespace_id: str

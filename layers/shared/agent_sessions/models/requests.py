@@ -40,7 +40,9 @@ def _takes_int(annotation: Any) -> bool:
 
 class StrictModel(BaseModel):
     # strict: a JSON body's types are what the document says (`0` is not false, `"5"` not 5)...
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
+    # defer_build: a function builds the validators of the models it uses, on first use, not
+    # those of every request model of the API at import (a cold start's worth of them).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True, defer_build=True)
     _int_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

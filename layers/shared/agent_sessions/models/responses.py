@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from agent_sessions.models.requests import Quotas, SessionStatus
 
 
-class SessionStats(BaseModel):
+class ResponseModel(BaseModel):
+    # Built on first use: a function builds only the responses it sends (see StrictModel).
+    model_config = ConfigDict(defer_build=True)
+
+
+class SessionStats(ResponseModel):
     total_messages: int
     total_tokens: int
     total_tool_calls: int
     avg_latency_ms: float | None
 
 
-class ForkedFrom(BaseModel):
+class ForkedFrom(ResponseModel):
     session_id: str
     through_seq: int
 
 
-class Session(BaseModel):
+class Session(ResponseModel):
     session_id: str
     namespace_id: str
     internal_id: str
@@ -48,41 +53,41 @@ class Session(BaseModel):
     forked_from: ForkedFrom | None = None
 
 
-class TerminatedSession(BaseModel):
+class TerminatedSession(ResponseModel):
     session_id: str
     status: SessionStatus
     terminated_at: str
 
 
-class PurgedSession(BaseModel):
+class PurgedSession(ResponseModel):
     session_id: str
     deleted: bool
 
 
-class Pagination(BaseModel):
+class Pagination(ResponseModel):
     limit: int
     next_cursor: str | None
     has_more: bool
 
 
-class SessionPage(BaseModel):
+class SessionPage(ResponseModel):
     results: list[Session]
     total: int
     pagination: Pagination
 
 
-class Health(BaseModel):
+class Health(ResponseModel):
     status: str
     service: str
 
 
-class Feedback(BaseModel):
+class Feedback(ResponseModel):
     rating: str
     feedback_text: str | None
     recorded_at: str
 
 
-class Message(BaseModel):
+class Message(ResponseModel):
     message_id: str
     seq: int
     role: str
@@ -99,14 +104,14 @@ class Message(BaseModel):
     feedback: Feedback | None = None
 
 
-class AppendResult(BaseModel):
+class AppendResult(ResponseModel):
     session_id: str
     messages: list[Message]
     message_count: int
     session_name: str | None
 
 
-class HistoryPage(BaseModel):
+class HistoryPage(ResponseModel):
     session_id: str
     messages: list[Message]
     total_messages: int
@@ -115,14 +120,14 @@ class HistoryPage(BaseModel):
     next_cursor: str | None
 
 
-class RewindResult(BaseModel):
+class RewindResult(ResponseModel):
     session_id: str
     message_count: int
     removed_count: int
     removed: list[Message] | None  # oldest first; null when more than 200 were removed
 
 
-class ContextWindow(BaseModel):
+class ContextWindow(ResponseModel):
     session_id: str
     situation: str | None
     summary: str | None
@@ -133,7 +138,7 @@ class ContextWindow(BaseModel):
     message_count: int
 
 
-class FeedbackResult(BaseModel):
+class FeedbackResult(ResponseModel):
     session_id: str
     message_id: str
     rating: str
@@ -141,6 +146,6 @@ class FeedbackResult(BaseModel):
     recorded_at: str
 
 
-class ErasedUser(BaseModel):
+class ErasedUser(ResponseModel):
     purged: int
     has_more: bool
