@@ -17,7 +17,9 @@ from bench_setup import call, write_results
 
 # isort: on
 
+import cProfile
 import os
+import pstats
 import statistics
 import time
 import uuid
@@ -340,10 +342,17 @@ def main() -> None:
             assert recorder.recording, name
             recorder.replaying, recorder.recording, recorder.position = recorder.recording, None, 0
             times = []
+            profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") == name else None
             for _ in range(WARM_SAMPLES):
                 started = time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()
                 operations[name]() if name != "append, If-Match" else _replayed_append(sid, replay_count)
+                if profiler is not None:
+                    profiler.disable()
                 times.append((time.perf_counter() - started) * 1000)
+            if profiler is not None:  # BENCH_PROFILE="<operation>": where its warm time goes
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             recorder.replaying = []
             times.sort()
             p50, p99 = statistics.median(times), times[int(len(times) * 0.99) - 1]

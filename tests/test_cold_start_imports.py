@@ -52,3 +52,35 @@ def test_the_layer_imports_the_api_gateway_resolver_alone_and_the_rest_on_demand
     result = json.loads(output.strip().splitlines()[-1])
     assert result["lean"] == {"appsync": False, "asyncio": False}
     assert result["late"] == ["AppSyncResolver", "APIGatewayRestResolver", "SQSEvent"]
+
+
+def test_the_fast_attribute_value_parser_answers_what_botocores_does(table: Any) -> None:
+    """The layer's parser (agent_sessions.store.parsing) against botocore's own, on a response
+    holding every kind of attribute value, nested, and on values the fast path hands back."""
+    from botocore.parsers import JSONParser
+
+    from agent_sessions.store.parsing import DynamoDBJSONParser
+
+    operation = table.meta.service_model.operation_model("Query")
+    every_kind = {
+        "s": {"S": "text ✓"},
+        "n": {"N": "-12.5e3"},
+        "b": {"B": "AAEC/w=="},
+        "bool": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": ["AQ==", "Ag=="]},
+        "m": {"M": {"inner": {"L": [{"S": "x"}, {"M": {"deep": {"B": "Aw=="}}}, {"NULL": True}]}}},
+        "l": {"L": []},
+        "empty_m": {"M": {}},
+    }
+    odd = {"unknown": {"Z": "1"}, "two": {"S": "a", "N": "1"}, "none": {"S": None}}
+    for items in ([every_kind, {"k": {"S": "v"}}], [odd], []):
+        body = json.dumps(
+            {"Items": items, "Count": len(items), "ScannedCount": 1, "LastEvaluatedKey": {"PK": {"S": "p"}}}
+        )
+        response = {"status_code": 200, "headers": {}, "body": body.encode()}
+        expected = JSONParser().parse(dict(response), operation.output_shape)
+        assert DynamoDBJSONParser().parse(dict(response), operation.output_shape) == expected
+    assert isinstance(table._endpoint._response_parser_factory.create_parser("json"), DynamoDBJSONParser)

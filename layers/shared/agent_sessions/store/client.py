@@ -40,6 +40,9 @@ def dynamodb() -> DynamoDBClient:
     session.register_component(
         "data_loader", Loader(extra_search_paths=[str(DATA)], include_default_search_paths=False)
     )
+    from agent_sessions.store.parsing import DynamoDBParserFactory
+
+    session.register_component("response_parser_factory", DynamoDBParserFactory())
     client: Any = session.create_client("dynamodb", config=config)
     return client  # type: ignore[no-any-return]
 
