@@ -41,26 +41,27 @@ def _value(value: Any, blob: Any) -> dict[str, Any]:
     raise _Unexpected
 
 
+# (botocore-stubs leave out the private members a parser subclass overrides.)
 class DynamoDBJSONParser(JSONParser):
     def _handle_map(self, shape: Any, value: Any) -> Any:
         if shape.value.name == "AttributeValue" and isinstance(value, dict):
             try:
-                return {key: _value(item, self._blob_parser) for key, item in value.items()}
+                return {key: _value(item, self._blob_parser) for key, item in value.items()}  # type: ignore[attr-defined]
             except _Unexpected:
                 pass
-        return super()._handle_map(shape, value)
+        return super()._handle_map(shape, value)  # type: ignore[misc]
 
     def _handle_structure(self, shape: Any, value: Any) -> Any:
         if shape.name == "AttributeValue":
             try:
-                return _value(value, self._blob_parser)
+                return _value(value, self._blob_parser)  # type: ignore[attr-defined]
             except _Unexpected:
                 pass
-        return super()._handle_structure(shape, value)
+        return super()._handle_structure(shape, value)  # type: ignore[misc]
 
 
 class DynamoDBParserFactory(ResponseParserFactory):
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
-            return DynamoDBJSONParser(**self._defaults)
+            return DynamoDBJSONParser(**self._defaults)  # type: ignore[attr-defined]
         return super().create_parser(protocol_name)
