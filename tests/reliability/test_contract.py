@@ -19,6 +19,9 @@ matched as narrowly as the request and the answer allow — never by status alon
     already past (the document says "in the future"; JSON Schema has no notion of now);
   - `page` × `limit` past offset 10,000: 400 `offset_too_large` (each bound is in the
     document, their product cannot be).
+
+The stateful phase (workflows: a create's session id fed into the next operations) runs the
+same checks with two more cases, see `stateful_deviation`.
 """
 
 from __future__ import annotations
@@ -32,8 +35,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import CHECKS, load_all_checks
-from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
+from schemathesis.specs.openapi.checks import (
+    ensure_resource_availability,
+    positive_data_acceptance,
+    unsupported_method,
+)
 
 from local_runtime.template import ROOT
 from reliability.conftest import LiveApi, scale
@@ -121,6 +129,73 @@ def test_every_operation_conforms(case: Any, live_api: LiveApi) -> None:
         headers=headers,
         transport_kwargs={"base_url": live_api.base_url, "headers": headers},
     )
+
+
+def stateful_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
+    """In workflows (one request's answer feeding the next) two more, as narrow:
+    - feedback or a correction naming a message the session does not hold is 404
+      `message_not_found` (DESIGN §2b); `ensure_resource_availability` reads any 404 after a
+      create as the created session being gone;
+    - schemathesis' inferred links can drop a required parameter (erasing a user without
+      `user_id`): that request is not schema-valid, and its 422 names the missing parameter."""
+    error = _error(response)
+    if response.status_code == 404 and error.get("code") == "message_not_found":
+        return "a message the session does not hold", ensure_resource_availability
+    if response.status_code == 422:
+        errors = error.get("details", {}).get("errors", [])
+        operation = DOCUMENT["paths"].get(case.operation.path, {}).get(case.method.lower(), {})
+        required = {(p["in"], p["name"]) for p in operation.get("parameters", []) if p.get("required")}
+        query = _sent_query(response)
+        if errors and all(
+            entry["type"] == "missing"
+            and tuple(entry["loc"][:2]) in required
+            and (entry["loc"][0] != "query" or entry["loc"][1] not in query)
+            for entry in errors
+        ):
+            return "a link left out a required parameter", positive_data_acceptance
+    return None
+
+
+def test_workflows_conform(live_api: LiveApi) -> None:
+    """schemathesis' stateful phase: sequences of operations linked by their answers (a
+    created session's id into its reads, appends, forks), every check after every step."""
+    headers = {"Authorization": f"Bearer {live_api.key}", "X-Namespace": live_api.namespace}
+    steps: list[str] = []
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": live_api.base_url, "headers": headers}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            steps.append(f"{case.method} {case.operation.path} {response.status_code}")
+            excused = [
+                deviation[1]
+                for deviation in (documented_deviation(case, response), stateful_deviation(case, response))
+                if deviation is not None
+            ]
+            case.validate_response(
+                response,
+                checks=ALL_CHECKS,
+                excluded_checks=excused,
+                headers=headers,
+                transport_kwargs=kwargs or None,
+                recorder=getattr(self, "recorder", None),
+            )
+
+    run_state_machine_as_test(
+        Workflow,
+        settings=settings(
+            max_examples=scale(8, 60),
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    # It ran workflows, and they reached sessions made earlier in the same workflow.
+    assert len(steps) >= scale(8, 60), steps
+    assert any(step.startswith("POST /v1/agents/sessions ") and step.endswith(" 200") for step in steps), steps
+    assert any("{session_id}" in step and step.endswith(" 200") for step in steps), steps
 
 
 def test_the_deviations_are_narrow() -> None:
