@@ -292,7 +292,7 @@ def queries(rng: random.Random, valid: dict[str, str], count: int) -> Iterator[s
         if rng.random() < 0.1:
             query[rng.choice(["unknown", "", "cursor", "page", "\u0000"])] = rng.choice(QUERY_VALUES)
         parts = [f"{quote(name, safe='')}={quote(value, safe='%')}" for name, value in query.items()]
-        if rng.random() < 0.1:
+        if parts and rng.random() < 0.1:
             parts.append(parts[0])  # a repeated parameter
         yield "&".join(parts)
 
