@@ -102,8 +102,9 @@ format: $(VENV)/.installed ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: build
-build: $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH)
+build: $(VENV)/.installed $(SAM_VENV)/.installed ## sam build (needs python3.13 on PATH), then bytecode for every module
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build
+	$(PY) -m local_runtime.bytecode .aws-sam/build
 
 .PHONY: deploy
 deploy: build ## sam deploy --guided

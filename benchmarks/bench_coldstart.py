@@ -5,7 +5,10 @@ whatever it builds lazily — validators, the service, the DynamoDB client — i
 the network is not); the other functions build their service and DynamoDB client. Each
 figure is the median of RUNS fresh processes, as a ratio to the floor (`import boto3` plus a DynamoDB client) and to an
 idiomatic Powertools handler (benchmarks/powertools_baseline.py: Logger, Metrics, Tracer,
-a validated resolver, a table resource at module scope), all in the same environment.
+a validated resolver, a table resource at module scope; it serves its first request too),
+all in the same environment. Every target runs from a copy of its code byte-compiled as `make
+build` compiles the deployment (local_runtime.bytecode): Lambda loads the bytecode shipped,
+so compiling the project's own modules from source is not a cold start's cost.
 
 Targets are measured in one run and compared as ratios: a busy machine moves every figure.
 """
@@ -19,11 +22,15 @@ from bench_setup import ROOT, write_results
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from local_runtime.bytecode import compile_tree
 from local_runtime.template import read_stack
 
 RUNS = int(os.environ.get("BENCH_COLDSTART_RUNS", "21"))
@@ -105,6 +112,50 @@ response = {module}.lambda_handler({event!r}, Context())
 assert response["statusCode"] < 500, response
 """
 
+# The baseline's first request, answered the same way: its append's UpdateItem returns the
+# new count at once.
+BASELINE_FIRST_REQUEST = """
+from botocore.awsrequest import AWSResponse
+import powertools_baseline
+
+
+class Body:
+    def __init__(self, data):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+def answer(request, **_):
+    data = b'{"Attributes":{"message_count":{"N":"1"}}}'
+    return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, Body(data))
+
+
+powertools_baseline.table.meta.client.meta.events.register_first("before-send.dynamodb", answer)
+
+
+class Context:
+    function_name = "baseline"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:baseline"
+    aws_request_id = "baseline"
+
+
+event = {
+    "httpMethod": "POST",
+    "path": "/v1/agents/sessions/s1/messages",
+    "resource": "/v1/agents/sessions/{session_id}/messages",
+    "pathParameters": {"session_id": "s1"},
+    "headers": {"Content-Type": "application/json"},
+    "body": '{"role": "user", "content": "hi"}',
+    "isBase64Encoded": False,
+    "requestContext": {"requestId": "baseline"},
+}
+response = powertools_baseline.lambda_handler(event, Context())
+assert response["statusCode"] == 200, response
+"""
+
 SESSION_ID = "ses_AAAAAAAAAAAAAAAAAAAAAA"
 BODIES = {
     "create_session": {"user_id": "u1"},
@@ -154,15 +205,23 @@ def probe(code: str, pythonpath: list[str], env: dict[str, str]) -> dict[str, fl
     return json.loads(output.strip().splitlines()[-1])
 
 
-def targets() -> dict[str, tuple[str, list[str], dict[str, str]]]:
+def deployed_copy(source: Path, build: Path) -> str:
+    """source copied under build, without any bytecode it had (compiled later, all at once)."""
+    target = build / source.relative_to(ROOT)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return str(target)
+
+
+def targets(build: Path) -> dict[str, tuple[str, list[str], dict[str, str]]]:
     stack = read_stack(
         table_names={"SessionsTable": "bench-sessions", "IdentitiesTable": "bench-identities"},
         secrets={"CursorSigningSecret": "bench-cursor-signing-key-0123456789"},
     )
-    layer = str(ROOT / "layers" / "shared")
+    layer = deployed_copy(ROOT / "layers" / "shared", build)
     found: dict[str, tuple[str, list[str], dict[str, str]]] = {}
     for spec in stack.functions.values():
         name = spec.code_uri.name
+        code_dir = deployed_copy(spec.code_uri, build)
         factory = FIRST_USE.get(name)
         first_use = (
             f"from agent_sessions.runtime import {factory}; {factory}()\n"
@@ -177,23 +236,31 @@ def targets() -> dict[str, tuple[str, list[str], dict[str, str]]]:
             event = api_event(name, route["Method"].upper(), route["Path"])
             first_use = FIRST_REQUEST.format(module=module, event=event)
         code = PROBE.format(import_line=f"import {module}", first_use=first_use)
-        found[name] = (code, [str(spec.code_uri), layer], spec.environment)
+        found[name] = (code, [code_dir, layer], spec.environment)
     found["(floor) boto3 + client"] = (
         PROBE.format(import_line="import boto3; boto3.client('dynamodb')", first_use=""),
         [],
         {},
     )
+    baseline = build / "baseline"
+    baseline.mkdir()
+    shutil.copy(ROOT / "benchmarks" / "powertools_baseline.py", baseline)
     found["(baseline) Powertools"] = (
-        PROBE.format(import_line="import powertools_baseline", first_use=""),
-        [str(ROOT / "benchmarks")],
+        PROBE.format(import_line="import powertools_baseline", first_use=BASELINE_FIRST_REQUEST),
+        [str(baseline)],
         {"POWERTOOLS_SERVICE_NAME": "baseline"},
     )
+    compile_tree(build)
     return found
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as build:
+        measure(targets(Path(build)))
+
+
+def measure(plan: dict[str, tuple[str, list[str], dict[str, str]]]) -> None:
     runs: dict[str, list[dict[str, float]]] = {}
-    plan = targets()
     # Round-robin, so a slow spell of the machine touches every target alike.
     for _ in range(RUNS):
         for name, (code, path, env) in plan.items():
@@ -203,32 +270,35 @@ def main() -> None:
         for name, samples in runs.items()
     }
     floor = medians["(floor) boto3 + client"]["ready_ms"]
-    baseline = medians["(baseline) Powertools"]["ready_ms"]
-    print(f"\nCold start (median of {RUNS} fresh processes, ms)")
+    baseline = medians["(baseline) Powertools"]
+    print(f"\nCold start (median of {RUNS} fresh processes, ms; /base: to the baseline's init, its ready)")
     print(f"{'function':24} {'init':>7} {'/floor':>7} {'/base':>7} {'ready':>7} {'/floor':>7} {'/base':>7}")
     table = {}
-    for name, figures in sorted(medians.items(), key=lambda item: -item[1]["init_ms"]):
+    for name, figures in sorted(medians.items(), key=lambda item: -item[1]["ready_ms"]):
         init, ready = figures["init_ms"], figures["ready_ms"]
         table[name] = {
             "init_ms": round(init, 1),
             "init_vs_floor": round(init / floor, 2),
-            "init_vs_baseline": round(init / baseline, 2),
+            "init_vs_baseline": round(init / baseline["init_ms"], 2),
             "ready_ms": round(ready, 1),
             "ready_vs_floor": round(ready / floor, 2),
-            "ready_vs_baseline": round(ready / baseline, 2),
+            "ready_vs_baseline": round(ready / baseline["ready_ms"], 2),
+            # the stricter reading: a function's whole first request against the baseline's
+            # import alone
+            "ready_vs_baseline_init": round(ready / baseline["init_ms"], 2),
         }
         print(
-            f"{name:24} {init:7.1f} {init / floor:7.2f} {init / baseline:7.2f} "
-            f"{ready:7.1f} {ready / floor:7.2f} {ready / baseline:7.2f}"
+            f"{name:24} {init:7.1f} {init / floor:7.2f} {init / baseline['init_ms']:7.2f} "
+            f"{ready:7.1f} {ready / floor:7.2f} {ready / baseline['ready_ms']:7.2f}"
         )
     functions = {name: row for name, row in table.items() if not name.startswith("(")}
-    heaviest = max(functions, key=lambda name: functions[name]["init_ms"])
+    slowest = max(functions, key=lambda name: functions[name]["ready_ms"])
     print(
-        f"\nheaviest INIT: {heaviest} {functions[heaviest]['init_vs_baseline']:.2f}x the Powertools baseline "
-        f"(goal <= 0.6); ready for its first DynamoDB call: "
-        f"{max(row['ready_vs_baseline'] for row in functions.values()):.2f}x"
+        f"\nslowest first request: {slowest}, ready {functions[slowest]['ready_vs_baseline']:.2f}x the Powertools "
+        f"baseline's (goal <= 0.6; {functions[slowest]['ready_vs_baseline_init']:.2f}x its import alone); "
+        f"heaviest INIT {max(row['init_vs_baseline'] for row in functions.values()):.2f}x"
     )
-    write_results("cold_start", {"runs": RUNS, "functions": table, "heaviest_init": heaviest})
+    write_results("cold_start", {"runs": RUNS, "functions": table, "slowest_first_request": slowest})
 
 
 if __name__ == "__main__":

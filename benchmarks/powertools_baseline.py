@@ -3,8 +3,6 @@ write one — Logger, Metrics and Tracer, a resolver with validation, a pydantic
 and a DynamoDB table resource created at module scope. The benchmark imports it in a fresh
 process exactly as it imports each of this project's functions."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import boto3

@@ -6,8 +6,9 @@ partition) and the DynamoDB model with its documentation. The layer ships the sa
 to what a DynamoDB client reads — DynamoDB's model without documentation strings, its
 endpoint rules, paginators and waiters, the partitions, the retry and default configuration,
 and endpoints.json with DynamoDB's entries only — and its client loads from there alone
-(agent_sessions.store.client). Same botocore version, same bytes where it matters: a test
-holds the committed copy equal to what this generates.
+(agent_sessions.store.client) when the botocore it runs with is the one the data was cut from
+(else botocore's own data). Same bytes where it matters: a test holds the committed copy equal
+to what this generates.
 
     python -m local_runtime.botocore_data          # compare with the committed copy
     python -m local_runtime.botocore_data --write  # refresh it (after a botocore upgrade)
@@ -31,6 +32,9 @@ SERVICE = "dynamodb"
 ROOT_FILES = ("_retry.json", "sdk-default-configuration.json", "partitions.json")
 SERVICE_FILES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
 UNUSED_KEYS = frozenset({"documentation", "documentationUrl"})
+# Which botocore the data was cut from: the client uses it only under that same version (the
+# Lambda runtime's own botocore may be older or newer than the one the layer was built with).
+VERSION_FILE = "botocore-version.json"
 
 
 def _read(path: Path) -> Any:
@@ -60,6 +64,7 @@ def generate() -> dict[str, str]:
             name: entry for name, entry in partition["services"].items() if name in (SERVICE, f"streams.{SERVICE}")
         }
     files["endpoints.json"] = _render(endpoints)
+    files[VERSION_FILE] = _render({"botocore": botocore.__version__})
     version = max(path.name for path in (SOURCE / SERVICE).iterdir() if path.is_dir())  # what botocore picks
     for name in SERVICE_FILES:
         data = _read(SOURCE / SERVICE / version / f"{name}.json")

@@ -29,6 +29,38 @@ def test_the_layer_client_loads_only_the_layer_data(table: Any) -> None:
     assert table.list_tables()["TableNames"]
 
 
+def test_the_layer_ships_the_botocore_the_data_was_cut_from() -> None:
+    """The functions run the botocore the tests ran (not the Lambda runtime's own), and the cut
+    data is that version's."""
+    import botocore
+
+    from agent_sessions.store.client import cut_data_fits
+
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "layers" / "shared" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert pins["botocore"] == botocore.__version__
+    assert cut_data_fits(botocore.__version__)
+
+
+def test_another_botocore_loads_its_own_data(monkeypatch: Any) -> None:
+    """Under a botocore the data was not cut from, the client falls back to botocore's data."""
+    import botocore
+
+    from agent_sessions.store import client
+
+    monkeypatch.setattr(botocore, "__version__", "1.0.0")
+    client.reset()
+    try:
+        made = client.dynamodb()
+        assert str(client.DATA) not in made._loader.search_paths
+        assert made.meta.service_model.operation_model("Query").name == "Query"
+    finally:
+        client.reset()
+
+
 PROBE = """
 import json, sys
 import agent_sessions.http
@@ -84,3 +116,32 @@ def test_the_fast_attribute_value_parser_answers_what_botocores_does(table: Any)
         expected = JSONParser().parse(dict(response), operation.output_shape)
         assert DynamoDBJSONParser().parse(dict(response), operation.output_shape) == expected
     assert isinstance(table._endpoint._response_parser_factory.create_parser("json"), DynamoDBJSONParser)
+
+
+def test_the_build_ships_bytecode_that_never_looks_at_the_source(tmp_path: Any) -> None:
+    """`make build` compiles the deployment with unchecked hash-based bytecode: a cold start
+    loads it whatever timestamps the zip kept (here: the source changes after the build and the
+    bytecode still answers)."""
+    from local_runtime.bytecode import compile_tree
+
+    package = tmp_path / "built"
+    package.mkdir()
+    (package / "module.py").write_text("ANSWER = 'compiled'\n")
+    compile_tree(tmp_path)
+    [pyc] = (package / "__pycache__").glob(f"module.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc")
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # hash-based, source unchecked
+    (package / "module.py").write_text("ANSWER = 'source'\n")
+    output = subprocess.run(
+        [sys.executable, "-c", "import built.module as m; print(m.ANSWER)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert output.strip() == "compiled"
+
+
+def test_make_build_byte_compiles_what_sam_built() -> None:
+    recipe = (ROOT / "Makefile").read_text().split("\nbuild:", 1)[1].split("\n\n", 1)[0]
+    assert "$(SAM) build" in recipe
+    assert recipe.index("$(SAM) build") < recipe.index("-m local_runtime.bytecode .aws-sam/build")

@@ -28,10 +28,12 @@ class PublishFailed(Exception):
 
 @lru_cache(maxsize=1)
 def events_client() -> Any:
-    import boto3
+    # botocore's session, like the DynamoDB client's (store/client.py): the layer ships
+    # botocore, not boto3, so every client is made by the botocore the tests ran.
     from botocore.config import Config
+    from botocore.session import get_session
 
-    return boto3.client("events", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    return get_session().create_client("events", config=Config(retries={"mode": "standard", "max_attempts": 3}))
 
 
 def event_detail(session: SessionItem, event_id: str, occurred_ms: int) -> dict[str, Any]:

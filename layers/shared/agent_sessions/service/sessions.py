@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -24,7 +24,6 @@ from agent_sessions.models.items import SessionItem
 from agent_sessions.models.limits import AgentConfig, Metadata, UserMemory, canonical_json
 from agent_sessions.models.requests import CreateSessionRequest, ListQuery, Quotas, UpdateSessionRequest
 from agent_sessions.models.responses import PurgedSession, Session, SessionPage, TerminatedSession
-from agent_sessions.service.listing import SessionLister
 from agent_sessions.service.merge_patch import merge_patch
 from agent_sessions.settings import Settings
 from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
@@ -35,6 +34,9 @@ from agent_sessions.store.sessions import (
     TransactionConflict,
 )
 from agent_sessions.tenancy import Tenant
+
+if TYPE_CHECKING:
+    from agent_sessions.service.listing import SessionLister
 
 MAX_ATTEMPTS = 12
 _MERGED_FIELDS: dict[str, TypeAdapter[Any]] = {
@@ -76,7 +78,7 @@ class SessionService:
     def __init__(self, store: SessionStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.lister = SessionLister(store, settings)
+        self._lister: SessionLister | None = None
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -99,7 +101,13 @@ class SessionService:
         return self.load_visible(tenant, session_id, now).to_session(now, self.settings.idle_after_seconds)
 
     def list_sessions(self, tenant: Tenant, query: ListQuery) -> SessionPage:
-        return self.lister.page(tenant, query)
+        if self._lister is None:
+            # Imported here: only the list function pages (the other functions' cold start
+            # does not load the listing planner).
+            from agent_sessions.service.listing import SessionLister
+
+            self._lister = SessionLister(self.store, self.settings)
+        return self._lister.page(tenant, query)
 
     # --- create ------------------------------------------------------------------------------
 

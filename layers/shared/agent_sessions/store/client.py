@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 
 DATA = Path(__file__).parent / "botocore_data"
+DATA_VERSION_FILE = DATA / "botocore-version.json"
+
+
+def cut_data_fits(botocore_version: str) -> bool:
+    """The cut data is botocore's own only for the botocore it was cut from: the python3.13
+    runtime brings its own botocore (the layer does not ship one), which may be older or newer
+    than the build's — then the client loads botocore's full data, slower and always right."""
+    import json
+
+    return bool(json.loads(DATA_VERSION_FILE.read_bytes())["botocore"] == botocore_version)
 
 
 @lru_cache(maxsize=1)
@@ -23,6 +33,7 @@ def dynamodb() -> DynamoDBClient:
     # boto3.compat), 50 ms of a cold start for nothing a DynamoDB client uses. The client is
     # the same botocore client boto3.client would return (same credential chain, endpoint
     # resolution, retry modes, event hooks).
+    import botocore
     from botocore.config import Config
     from botocore.loaders import Loader
     from botocore.session import get_session
@@ -37,9 +48,10 @@ def dynamodb() -> DynamoDBClient:
     # botocore's own data, cut to what a DynamoDB client reads (local_runtime/botocore_data.py
     # generates it from the installed botocore; a test keeps it fresh): the default loader
     # lists ~440 service directories and decodes a 1.2 MB endpoints.json on every cold start.
-    session.register_component(
-        "data_loader", Loader(extra_search_paths=[str(DATA)], include_default_search_paths=False)
-    )
+    if cut_data_fits(botocore.__version__):
+        session.register_component(
+            "data_loader", Loader(extra_search_paths=[str(DATA)], include_default_search_paths=False)
+        )
     from agent_sessions.store.parsing import DynamoDBParserFactory
 
     session.register_component("response_parser_factory", DynamoDBParserFactory())
