@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_sessions.errors import BadRequestError
+from agent_sessions.models.common import Quotas
 from agent_sessions.models.items import SessionItem
 from agent_sessions.models.limits import metadata_text
-from agent_sessions.models.requests import Quotas
 from agent_sessions.service.merge_patch import merge_patch
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
 from agent_sessions.http import Query, Response
-from agent_sessions.models.requests import DEFAULT_CONTEXT_MESSAGES, MAX_CONTEXT_MESSAGES
+from agent_sessions.models.limits import DEFAULT_CONTEXT_MESSAGES, MAX_CONTEXT_MESSAGES
 from agent_sessions.models.responses import ContextWindow
 from agent_sessions.runtime import conversation_service
 

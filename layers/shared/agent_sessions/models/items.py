@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agent_sessions import clock
+from agent_sessions.models.common import Quotas
 from agent_sessions.models.limits import canonical_json, metadata_text
-from agent_sessions.models.requests import Quotas
 from agent_sessions.models.responses import Feedback, ForkedFrom, Message, Session, SessionStats
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_item, to_item

@@ -1,12 +1,13 @@
 """What callers get back: the wire contract's field names and types."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in the model modules: pydantic would then read
+# every field's annotation back from text (a compile and an eval per field) at import.
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent_sessions.models.requests import Quotas, SessionStatus
+from agent_sessions.models.common import Quotas, SessionStatus
 
 
 class ResponseModel(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_sessions import clock
 from agent_sessions.errors import (
@@ -23,7 +23,6 @@ from agent_sessions.errors import (
 from agent_sessions.ids import is_session_id, new_message_id, new_session_id, seq_of_message_id
 from agent_sessions.models.items import MessageItem, SessionItem
 from agent_sessions.models.limits import MAX_MESSAGE_BYTES, canonical_json
-from agent_sessions.models.requests import FeedbackRequest, ForkRequest, MessagePatch
 from agent_sessions.models.responses import (
     ContextWindow,
     ErasedUser,
@@ -53,6 +52,9 @@ from agent_sessions.store.conversation import (
 from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.store.sessions import SessionExists, StaleVersion, TransactionConflict, parallel_pool
 from agent_sessions.tenancy import Tenant
+
+if TYPE_CHECKING:
+    from agent_sessions.models.requests import FeedbackRequest, ForkRequest, MessagePatch
 
 RETURNED_REMOVED_MAX = 200  # a rewind lists what it removed up to this many
 MAX_FORK_MESSAGES = 10_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import TYPE_CHECKING
 
 from agent_sessions import clock
 from agent_sessions.errors import (
@@ -24,7 +25,6 @@ from agent_sessions.models.limits import (
     MAX_TRANSACTION_BYTES,
     canonical_json,
 )
-from agent_sessions.models.requests import AppendMessagesRequest, MessageIn
 from agent_sessions.models.responses import AppendResult, HistoryPage
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
@@ -40,6 +40,9 @@ from agent_sessions.store.messages import (
     MessageStore,
 )
 from agent_sessions.tenancy import Tenant
+
+if TYPE_CHECKING:
+    from agent_sessions.models.requests import AppendMessagesRequest, MessageIn
 
 _SPACES = re.compile(r"\s+")
 # Appends to one session serialize on its message_count; a crowd of writers needs more tries.

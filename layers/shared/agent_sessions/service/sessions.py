@@ -22,7 +22,6 @@ from agent_sessions.errors import (
 from agent_sessions.ids import is_session_id, new_session_id
 from agent_sessions.models.items import SessionItem
 from agent_sessions.models.limits import AgentConfig, Metadata, UserMemory, canonical_json
-from agent_sessions.models.requests import CreateSessionRequest, ListQuery, Quotas, UpdateSessionRequest
 from agent_sessions.models.responses import PurgedSession, Session, SessionPage, TerminatedSession
 from agent_sessions.service.merge_patch import merge_patch
 from agent_sessions.settings import Settings
@@ -36,6 +35,8 @@ from agent_sessions.store.sessions import (
 from agent_sessions.tenancy import Tenant
 
 if TYPE_CHECKING:
+    from agent_sessions.models.common import Quotas
+    from agent_sessions.models.requests import CreateSessionRequest, ListQuery, UpdateSessionRequest
     from agent_sessions.service.listing import SessionLister
 
 MAX_ATTEMPTS = 12
