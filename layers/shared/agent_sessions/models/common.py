@@ -69,7 +69,7 @@ Instant = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc_333
 
 
 # Rules across fields, stated in the OpenAPI document as JSON Schema so that a client (or a
-# generator of requests) knows them; the model validators below enforce the same rules.
+# generator of requests) knows them; the request models' validators enforce the same rules.
 def present(field: str, json_type: str) -> dict[str, Any]:
     """The field is present and not null."""
     return {"required": [field], "properties": {field: {"type": json_type}}}
