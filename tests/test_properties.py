@@ -1,13 +1,15 @@
-"""Property tests: the merge patch, the cursor, and the stored-item round trip."""
+"""Property tests: the merge patch, the cursor, the stored-item round trip and times as text."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent_sessions import clock
 from agent_sessions.errors import BadRequestError
 from agent_sessions.models.common import Quotas
 from agent_sessions.models.items import SessionItem
@@ -171,3 +173,17 @@ def test_metadata_text_is_the_json_text_of_a_scalar(value):
 @given(st.text(max_size=20))
 def test_metadata_text_of_a_string_is_the_string(value):
     assert metadata_text(value) == value
+
+
+instants = st.integers(min_value=clock.MIN_MS, max_value=clock.MAX_MS)
+RFC_3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+@given(instants, instants)
+def test_times_as_text_round_trip_and_sort_as_the_times_they_name(first: int, second: int) -> None:
+    """Sort keys hold times as text: every instant from year 1 to 9999 keeps a four-digit year,
+    reads back to the same millisecond, and compares as text the way it does as a number."""
+    a, b = clock.to_iso(first), clock.to_iso(second)
+    assert RFC_3339_UTC.match(a) and RFC_3339_UTC.match(b)
+    assert (clock.from_iso(a), clock.from_iso(b)) == (first, second)
+    assert (a < b) == (first < second)

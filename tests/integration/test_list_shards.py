@@ -95,3 +95,36 @@ def test_a_cursor_from_another_filter_or_altered_shard_list_is_refused(api: Any,
     cursor = first["pagination"]["next_cursor"]
     other = api.call("list", body={"limit": 3, "cursor": cursor, "filters": {"agent_id": "support-bot"}})
     assert other["statusCode"] == 400 and body_of(other)["error"]["code"] == "invalid_cursor"
+
+
+def test_created_ranges_at_the_edges_of_time(api: Any, frozen_clock: Any) -> None:
+    """On DynamoDB Local, which refuses a BETWEEN whose bounds cross: bounds that cross, years
+    before 1000 (sort keys must keep four digits to sort as time) and the last and first
+    instants RFC 3339 can name answer pages, never a 500."""
+    made = []
+    for _ in range(3):
+        frozen_clock.advance(1)
+        made.append(api.created({"user_id": "edge"}))
+    ids = [s["session_id"] for s in made]
+
+    def listed(filters: dict[str, Any]) -> tuple[list[str], int]:
+        for call in (
+            lambda: api.call("list", body={"filters": filters, "sort": {"direction": "asc"}}),
+            lambda: api.call("list_get", query={key: str(value) for key, value in filters.items()} | {"order": "asc"}),
+        ):
+            response = call()
+            assert response["statusCode"] == 200, response
+            page = body_of(response)
+        return [s["session_id"] for s in page["results"]], page["total"]
+
+    middle = made[1]["created_at"]
+    assert listed({"created_after": middle, "created_before": middle}) == ([], 0)
+    assert listed({"created_after": "2999-01-01T00:00:00Z", "created_before": "2001-01-01T00:00:00Z"}) == ([], 0)
+    assert listed({"created_after": "0021-01-01T00:00:00Z"}) == (ids, 3)
+    assert listed({"created_before": "0999-12-31T23:59:59Z"}) == ([], 0)
+    assert listed({"created_after": "9999-12-31T23:59:59.999Z"}) == ([], 0)
+    assert listed({"created_before": "0001-01-01T00:00:00+01:00"}) == ([], 0)
+    assert listed({"created_after": made[0]["created_at"], "created_before": made[2]["created_at"]}) == (
+        [ids[1]],
+        1,
+    )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+# The instants an RFC 3339 time can name in UTC (years 1 to 9999), in epoch milliseconds.
+MIN_MS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // ONE_MS
+MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - EPOCH) // ONE_MS
 
 
 def now_ms() -> int:
@@ -12,9 +18,15 @@ def now_ms() -> int:
 
 
 def to_iso(epoch_ms: int) -> str:
-    """RFC 3339 UTC with millisecond precision and a `Z`."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    """RFC 3339 UTC with millisecond precision and a `Z`; the year always has four digits
+    (strftime's %Y does not pad years before 1000 on glibc), so the text sorts as the time."""
+    moment = EPOCH + epoch_ms * ONE_MS  # exact: no float on the way
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def ms_of(moment: datetime) -> int:
+    """Epoch milliseconds of an aware datetime, exactly (sub-millisecond digits dropped)."""
+    return (moment - EPOCH) // ONE_MS
 
 
 def from_iso(value: str) -> int:
@@ -25,4 +37,4 @@ def from_iso(value: str) -> int:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("timestamp needs a time zone (use Z for UTC)")
-    return int(moment.timestamp() * 1000)
+    return ms_of(moment)

@@ -163,7 +163,9 @@ class Paging(BaseModel):
 
 
 def _as_ms(value: AwareDatetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value is not None else None
+    from agent_sessions import clock
+
+    return clock.ms_of(value) if value is not None else None
 
 
 def build_list_query(

@@ -52,6 +52,10 @@ class ListPlan:
     sort_in_memory: bool
 
 
+def _sort_bound(epoch_ms: int) -> str:
+    return clock.to_iso(min(max(epoch_ms, clock.MIN_MS), clock.MAX_MS))
+
+
 def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
     lookups: list[LookupEntry] = []
     if query.user_id is not None:
@@ -72,8 +76,10 @@ def make_plan(namespace_id: str, query: ListQuery) -> ListPlan:
     partition = base.partition(namespace_id) if base else keys.namespace_partition(namespace_id)
     sort_between: tuple[str, str] | None = None
     if created_range and index == "GSI1":
-        low = clock.to_iso(query.created_after_ms + 1) if query.created_after_ms is not None else "0"
-        high = clock.to_iso(query.created_before_ms) if query.created_before_ms is not None else keys.SORT_KEY_CEILING
+        # Bounds outside what a time can name are clamped (no session is created there); a
+        # range whose bounds cross (after >= before) is empty, and ShardMerge reads nothing.
+        low = _sort_bound(query.created_after_ms + 1) if query.created_after_ms is not None else "0"
+        high = _sort_bound(query.created_before_ms) if query.created_before_ms is not None else keys.SORT_KEY_CEILING
         sort_between = (low, high)
     residual = query.status is not None or len(lookups) > 1 or (created_range and sort_between is None)
     exact_by_counter = not residual and not created_range
@@ -109,7 +115,9 @@ class ShardMerge:
             shard: deque() for shard in range(keys.LIST_SHARDS) if shard not in exhausted
         }
         self.start_keys: dict[int, Item | None] = dict.fromkeys(self.buffers)
-        self.done: set[int] = set()
+        # Bounds that cross name no sort key (and DynamoDB refuses such a BETWEEN): every
+        # shard is read to its end before it is read.
+        self.done: set[int] = set(self.buffers) if low > high else set()
         self.batch = first_batch
         self.taken = 0
         self.last_taken: dict[int, int] = {}  # shard -> ordinal of the last entry taken from it

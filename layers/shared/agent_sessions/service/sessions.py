@@ -188,7 +188,7 @@ class SessionService:
         if ttl_seconds is not None:
             expires = now + ttl_seconds * 1000
         elif expires_at is not None:
-            expires = int(expires_at.timestamp() * 1000)
+            expires = clock.ms_of(expires_at)
             if expires <= now:
                 raise validation_error(["expires_at"], "expires_at must be in the future")
         else:
