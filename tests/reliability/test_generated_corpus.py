@@ -88,7 +88,20 @@ SHAPES: list[Any] = [
     list(range(5000)),
     "x" * 70_000,
 ]
-VALUES: list[Any] = [*UNICODE, *NUMBERS, *SHAPES]
+# Times at the edges: the first and last instants RFC 3339 names (and past them once an offset
+# applies), years before 1000, and a created range whose bounds cross (the bodies below carry
+# both bounds).
+TIMES = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "0021-01-01T00:00:00.001Z",
+    "0999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999Z",
+    "9999-12-31T23:59:59-01:00",
+    "1969-12-31T23:59:59.999Z",
+    "2000-01-01T00:00:00.123456789Z",
+]
+VALUES: list[Any] = [*UNICODE, *NUMBERS, *SHAPES, *TIMES]
 
 
 # (name, method, path template, a valid body, query parameters with valid values)
@@ -163,6 +176,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, str]]] = [
                 "agent_id": "a1",
                 "metadata": {"team": "a"},
                 "created_after": "2020-01-01T00:00:00Z",
+                "created_before": "2100-01-01T00:00:00Z",
             },
             "sort": {"field": "created_at", "direction": "asc"},
             "limit": 5,
@@ -182,6 +196,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, str]]] = [
             "status": "active",
             "metadata_filter": '{"team":"a"}',
             "created_after": "2020-01-01T00:00:00Z",
+            "created_before": "2100-01-01T00:00:00Z",
             "sort": "last_activity_at",
             "order": "asc",
             "limit": "5",
@@ -280,6 +295,7 @@ QUERY_VALUES = [
     "%ZZ",
     "\u202e\u0000\u00ff",
     "x" * 5000,
+    *TIMES,
 ]
 
 
