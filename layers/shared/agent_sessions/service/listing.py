@@ -116,7 +116,7 @@ class ShardMerge:
         }
         self.start_keys: dict[int, Item | None] = dict.fromkeys(self.buffers)
         # Bounds that cross name no sort key (and DynamoDB refuses such a BETWEEN): every
-        # shard is read to its end before it is read.
+        # shard counts as read to its end, so none is queried.
         self.done: set[int] = set(self.buffers) if low > high else set()
         self.batch = first_batch
         self.taken = 0
