@@ -4,7 +4,9 @@ arguments and answers, one built on `httpx.Client`, the other on `httpx.AsyncCli
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -52,7 +54,9 @@ class _Base:
 
 class AgentSessionsClient(_Base):
     """The synchronous client. `AGENT_SESSIONS_URL`, `AGENT_SESSIONS_API_KEY` and
-    `AGENT_SESSIONS_NAMESPACE` stand in for arguments not given."""
+    `AGENT_SESSIONS_NAMESPACE` stand in for arguments not given. One client may be shared by
+    many threads: httpx's `Client` is documented thread-safe (its connection pool is guarded
+    by locks) and this class keeps no other state that a request changes."""
 
     def __init__(
         self,
@@ -205,7 +209,15 @@ class AgentSessionsClient(_Base):
 
 
 class AsyncAgentSessionsClient(_Base):
-    """The asynchronous client: the same methods as AgentSessionsClient, awaited."""
+    """The asynchronous client: the same methods as AgentSessionsClient, awaited.
+
+    Usable from any event loop and any thread: httpx's async connections belong to the loop
+    that opened them, so the client keeps one connection pool per running loop, made on that
+    loop's first request. A framework that starts a new loop per call (Google ADK's
+    `Runner.run`, `asyncio.run` twice, the OpenAI Agents SDK's `Runner.run_sync` from a
+    thread) therefore never meets a connection of a closed loop. A pool whose loop is gone is
+    dropped with it (its sockets close when it is collected); `aclose` closes the current
+    loop's pool now and the others' on their own loops."""
 
     def __init__(
         self,
@@ -218,12 +230,39 @@ class AsyncAgentSessionsClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, api_key, namespace, timeout=timeout, retry=retry)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=self._headers, timeout=timeout, transport=transport
+        self._transport = transport
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
         )
+        self._pools_lock = threading.Lock()  # loops in several threads may make their pools at once
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The running loop's connection pool (made on its first use)."""
+        loop = asyncio.get_running_loop()
+        with self._pools_lock:
+            pool = self._pools.get(loop)
+            if pool is None:
+                for other in [other for other in self._pools if other.is_closed()]:
+                    del self._pools[other]  # a closed loop's connections can never be used again
+                pool = httpx.AsyncClient(
+                    base_url=self.base_url, headers=self._headers, timeout=self._timeout, transport=self._transport
+                )
+                self._pools[loop] = pool
+            return pool
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Close every connection pool: the running loop's now, another live loop's on that
+        loop (it owns its connections), a closed loop's by dropping it."""
+        current = asyncio.get_running_loop()
+        with self._pools_lock:
+            pools = list(self._pools.items())
+            self._pools.clear()
+        for loop, pool in pools:
+            if loop is current:
+                await pool.aclose()
+            elif not loop.is_closed() and loop.is_running():
+                asyncio.run_coroutine_threadsafe(pool.aclose(), loop)
 
     async def __aenter__(self) -> AsyncAgentSessionsClient:
         return self

@@ -11,9 +11,16 @@
 Each item the runner stores is one message of the store's session (created, with this id, on
 first use): its JSON text is the message's content, so an item comes back exactly as it was
 given; the message's role follows the item's (`user`, `assistant`, `system`; `tool` for tool
-calls' outputs). `pop_item` is the store's rewind of the last message — exactly one, however
-many callers pop or append at once. Every method also takes the SDK's `wrapper` keyword (its
-run context); this adapter does not need it.
+calls' outputs). A message whose content is not an item's JSON (a JSON object) — one another
+client appended to the same session — is skipped by `get_items`, as the SDK's own backends
+skip rows they cannot decode, and is never removed by `pop_item`. `session_settings` is
+normalised as the SDK's sessions do it (a dict becomes a `SessionSettings`, unknown keys are a
+`TypeError`, the default is `SessionSettings()`). `pop_item` removes exactly the message it
+returns: it reads the tail and rewinds it with `If-Match`, so however many callers pop or
+append at once, each item is popped once. Every method also takes the SDK's `wrapper` keyword
+(its run context); this adapter does not need it. The session works from any event loop or
+thread (the async client keeps a connection pool per loop), so `Runner.run_sync` and repeated
+`asyncio.run` share one session safely.
 """
 
 from __future__ import annotations
@@ -21,10 +28,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
+
 from agent_sessions_client.client import AsyncAgentSessionsClient
-from agent_sessions_client.errors import ConflictError, NotFoundError
+from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+from agent_sessions_client.models import Message
 
 BATCH = 98  # one append carries at most 99 messages, 98 with its Idempotency-Key
+PAGE = 200
 ROLES = ("user", "assistant", "system")
 
 
@@ -37,21 +48,34 @@ def _role_of(item: dict[str, Any]) -> str:
     return "tool" if str(item.get("type", "")).endswith("_output") else "assistant"
 
 
+def _item_of(message: Message) -> dict[str, Any] | None:
+    """The item a message holds, or None when its content is not an item's JSON."""
+    try:
+        item = json.loads(message.content)
+    except ValueError:
+        return None
+    return item if isinstance(item, dict) else None
+
+
 class AgentSessionsSession:
     """A conversation of the OpenAI Agents SDK kept in Agent Sessions. It implements the SDK's
     `Session` protocol structurally (the SDK asks third-party sessions not to subclass its
-    internal base class), so importing this module does not import the SDK."""
+    internal base class)."""
+
+    session_settings: SessionSettings | None
 
     def __init__(
         self,
         session_id: str,
         client: AsyncAgentSessionsClient,
         *,
-        session_settings: Any = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
         create_fields: dict[str, Any] | None = None,
     ) -> None:
         self.session_id = session_id
-        self.session_settings = session_settings
+        self.session_settings = (
+            coerce_session_settings(session_settings) if session_settings is not None else SessionSettings()
+        )
         self._client = client
         self._create_fields = create_fields or {}
         self._created = False
@@ -67,24 +91,27 @@ class AgentSessionsSession:
         self._created = True
 
     async def get_items(self, limit: int | None = None, wrapper: Any = None) -> list[Any]:
-        """The latest `limit` items (all when None), oldest first."""
-        if limit is None and self.session_settings is not None:
-            limit = getattr(self.session_settings, "limit", None)
+        """The latest `limit` items (all when None; `session_settings.limit` when not given),
+        oldest first. Messages that hold no item are skipped and do not count."""
+        limit = resolve_session_limit(limit, self.session_settings)
         if limit is not None and limit <= 0:
             return []
+        items: list[Any] = []
         try:
             if limit is None:
-                messages = [m async for m in self._client.iter_history(self.session_id)]
-            else:
-                messages = []
-                async for message in self._client.iter_history(self.session_id, order="desc"):
-                    messages.append(message)
-                    if len(messages) >= limit:
+                async for message in self._client.iter_history(self.session_id, page_size=PAGE):
+                    if (item := _item_of(message)) is not None:
+                        items.append(item)
+                return items
+            async for message in self._client.iter_history(self.session_id, page_size=min(limit, PAGE), order="desc"):
+                if (item := _item_of(message)) is not None:
+                    items.append(item)
+                    if len(items) >= limit:
                         break
-                messages.reverse()
         except NotFoundError:
             return []
-        return [json.loads(message.content) for message in messages]
+        items.reverse()
+        return items
 
     async def add_items(self, items: list[Any], wrapper: Any = None) -> None:
         if not items:
@@ -98,13 +125,27 @@ class AgentSessionsSession:
             await self._client.append_messages(self.session_id, batch)
 
     async def pop_item(self, wrapper: Any = None) -> Any | None:
-        try:
-            result = await self._client.rewind(self.session_id, last=1)
-        except NotFoundError:
-            return None
-        if not result.removed:
-            return None
-        return json.loads(result.removed[0].content)
+        """Remove and return the most recent item; None when the session is empty or its most
+        recent message holds no item (another client's message is never removed). The tail is
+        read, then rewound with If-Match on the count read, so only that message goes; a
+        concurrent change (412) reads the tail again."""
+        while True:
+            try:
+                page = await self._client.get_history(self.session_id, limit=1, order="desc")
+            except NotFoundError:
+                return None
+            if not page.messages:
+                return None
+            item = _item_of(page.messages[0])
+            if item is None:
+                return None
+            try:
+                await self._client.rewind(self.session_id, last=1, if_match=page.messages[0].seq + 1)
+            except PreconditionFailedError:
+                continue
+            except NotFoundError:
+                return None
+            return item
 
     async def clear_session(self, wrapper: Any = None) -> None:
         try:

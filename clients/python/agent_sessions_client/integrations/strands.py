@@ -16,13 +16,20 @@ holding the Session record; each of its agents is a store session of its own
 being the store's `seq`. A message is created with If-Match on its index, so it lands exactly
 at that position once; `update_message` (a guardrail's redaction) is the store's message
 correction; `list_messages(limit, offset)` reads history pages from `offset`.
+
+A multi-agent orchestrator's state (a Swarm's or a Graph's `serialize_state()`) is a store
+session of its own (`strands-ma-<digest of session and orchestrator>`) whose one message holds
+the state's JSON: `create_multi_agent` writes it (replacing one already there, as Strands' file
+and S3 repositories do), `read_multi_agent` gives it back or None, `update_multi_agent`
+replaces it and raises `SessionException` when there is none. The state goes in a message, not
+in `user_memory`, so it may be as large as a message's content.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException
@@ -30,6 +37,9 @@ from strands.types.session import Session, SessionAgent, SessionMessage
 
 from agent_sessions_client.client import AgentSessionsClient
 from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+
+if TYPE_CHECKING:
+    from strands.multiagent import MultiAgentBase
 
 PAGE = 200
 
@@ -44,6 +54,10 @@ def session_store_id(session_id: str) -> str:
 
 def agent_store_id(session_id: str, agent_id: str) -> str:
     return f"strands-{_digest(session_id, agent_id)}"
+
+
+def multi_agent_store_id(session_id: str, multi_agent_id: str) -> str:
+    return f"strands-ma-{_digest(session_id, multi_agent_id)}"
 
 
 class AgentSessionsRepository(SessionRepository):
@@ -163,3 +177,41 @@ class AgentSessionsRepository(SessionRepository):
         except NotFoundError:
             raise SessionException(f"Agent {agent_id} in session {session_id} does not exist") from None
         return messages
+
+    # --- multi-agent orchestrators -----------------------------------------------------------------
+
+    def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        store_id = multi_agent_store_id(session_id, multi_agent.id)
+        try:
+            self._client.create_session(
+                session_id=store_id,
+                agent_id=multi_agent.id,
+                metadata={"strands": "multi_agent", "strands_session": _digest(session_id)},
+            )
+        except ConflictError as error:
+            if error.code != "session_exists":
+                raise
+        content = json.dumps(multi_agent.serialize_state())
+        try:  # the state is the session's message 0: appended once, replaced afterwards
+            self._client.append_message(store_id, {"role": "system", "content": content}, if_match=0)
+        except PreconditionFailedError:
+            self._client.update_message(store_id, 0, {"content": content})
+
+    def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        try:
+            page = self._client.get_history(multi_agent_store_id(session_id, multi_agent_id), limit=1)
+        except NotFoundError:
+            return None
+        if not page.messages:  # created, its state not yet written
+            return None
+        state: dict[str, Any] = json.loads(page.messages[0].content)
+        return state
+
+    def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        content = json.dumps(multi_agent.serialize_state())
+        try:
+            self._client.update_message(multi_agent_store_id(session_id, multi_agent.id), 0, {"content": content})
+        except NotFoundError:
+            raise SessionException(
+                f"MultiAgent state {multi_agent.id} in session {session_id} does not exist"
+            ) from None
