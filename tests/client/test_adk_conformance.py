@@ -255,7 +255,9 @@ def test_an_empty_user_id_round_trips(backend: Callable[[], Any]) -> None:
         ["hello"],
     )
     assert other is None  # the empty user's session is not another user's
-    assert [(s.user_id, s.id, s.state) for s in empty_user] == [("", "s", {"k": 1, "user:lang": "fr", "user:seen": True})]
+    assert [(s.user_id, s.id, s.state) for s in empty_user] == [
+        ("", "s", {"k": 1, "user:lang": "fr", "user:seen": True})
+    ]
     assert sorted((s.user_id, s.id) for s in everyone) == [("", "s"), ("u1", "t")]
     assert user_state == {"lang": "fr", "seen": True}
 
@@ -302,7 +304,9 @@ def test_one_service_serves_two_asyncio_runs_and_a_thread(live_api: Any) -> None
     run(service.append_event(session, event("user", "first loop")))
     run(service.append_event(session, event("user", "second loop")))
     outcome: list[Any] = []
-    worker = threading.Thread(target=lambda: outcome.append(run(service.append_event(session, event("user", "thread")))))
+    worker = threading.Thread(
+        target=lambda: outcome.append(run(service.append_event(session, event("user", "thread"))))
+    )
     worker.start()
     worker.join()
     got = run(service.get_session(app_name=name, user_id="u1", session_id=session.id))
