@@ -11,6 +11,7 @@ that show what a read shows, ADK's exception types); the last runs ADK's synchro
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -275,6 +276,37 @@ def test_appending_to_a_session_that_does_not_exist_raises_session_not_found(bac
         return await service.get_session(app_name=name, user_id="u1", session_id="gone")
 
     assert run(scenario()) is None  # nothing was written
+
+
+def test_an_equal_event_appended_twice(backend: Callable[[], Any], request: pytest.FixtureRequest) -> None:
+    """ADK's own services differ here: the in-memory service ignores an equal re-delivery of an
+    event, its SQLite service raises (the event id is unique). The store ignores it as the
+    in-memory service does (the append is keyed by the event's id); a different event that
+    carries the same id is kept, as the in-memory service keeps it."""
+    name, service = app(), backend()
+    kind = request.node.callspec.params["backend"]
+
+    async def scenario() -> Any:
+        session = await service.create_session(app_name=name, user_id="u1", session_id="s")
+        repeated = event("user", "once", {"k": 1})
+        await service.append_event(session, repeated)
+        if kind == "sqlite":
+            with pytest.raises(sqlite3.IntegrityError):
+                await service.append_event(session, repeated)
+        else:
+            await service.append_event(session, repeated)
+            assert [e.content.parts[0].text for e in session.events] == ["once"]
+        await service.append_event(session, event("agent", "other", id=repeated.id))
+        return session, await service.get_session(app_name=name, user_id="u1", session_id="s")
+
+    if kind == "sqlite":
+        with pytest.raises(sqlite3.IntegrityError):
+            run(scenario())
+        return
+    in_memory, got = run(scenario())
+    assert [e.content.parts[0].text for e in got.events] == ["once", "other"]
+    assert got.events == in_memory.events
+    assert got.state == {"k": 1}
 
 
 # --- ADK's synchronous runner: a new event loop per call ---------------------------------------

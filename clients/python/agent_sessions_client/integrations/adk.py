@@ -26,6 +26,8 @@ How ADK maps onto the store:
   value, not a deletion. Each value is kept as its JSON text under `user_memory.state_json`,
   so one JSON merge patch of the changed keys replaces exactly those keys: two writers of
   different keys never lose each other's, and no read comes before the write;
+- an event is appended with an Idempotency-Key made from its id, so an equal event delivered
+  again is not stored twice (as ADK's in-memory service ignores it);
 - a concurrent writer is detected: an append carries If-Match with the number of events the
   caller's copy of the session was read with; if another writer appended first the store
   answers 412 and this raises ADK's `StaleSessionError` instead of overwriting; an append to a
@@ -54,6 +56,7 @@ from google.adk.sessions.session import Session
 
 from agent_sessions_client.client import AsyncAgentSessionsClient
 from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+from agent_sessions_client.models import AppendResult
 from agent_sessions_client.models import Session as StoredSession
 
 ADK_MARK = {"adk": "session"}
@@ -254,7 +257,7 @@ class AgentSessionsService(BaseSessionService):
         expected = int(session._storage_update_marker or 0)
         message = {"role": "user" if event.author == "user" else "assistant", "content": event.model_dump_json()}
         try:
-            result = await self._client.append_messages(store_id, [message], if_match=expected)
+            result = await self._append(store_id, message, expected, event.id)
         except PreconditionFailedError as error:
             raise StaleSessionError(
                 f"Session {session.id} was changed by another writer (it has "
@@ -262,6 +265,8 @@ class AgentSessionsService(BaseSessionService):
             ) from None
         except NotFoundError:
             raise SessionNotFoundError(f"Session {session.id} not found.") from None
+        if result.messages[0].seq != expected:  # a replay: this very event is stored already
+            return event
         if event.actions and event.actions.state_delta:
             deltas = _session_util.extract_json_safe_state_delta(event.actions.state_delta)
             await self._write_scoped(session.app_name, session.user_id, deltas)
@@ -272,6 +277,21 @@ class AgentSessionsService(BaseSessionService):
         session.last_update_time = event.timestamp
         session._storage_update_marker = str(result.message_count)
         return event
+
+    async def _append(self, store_id: str, message: dict[str, Any], expected: int, event_id: str) -> AppendResult:
+        """One event appended at `expected`, keyed by its id: an equal event delivered again
+        (while the store keeps idempotency records) is the first append's replay, not a second
+        copy, as ADK's in-memory service ignores it. A different event that carries a stored
+        event's id is appended as the in-memory service keeps it."""
+        if not event_id:
+            return await self._client.append_messages(store_id, [message], if_match=expected)
+        key = f"adk-event-{_digest(store_id, event_id)}"
+        try:
+            return await self._client.append_messages(store_id, [message], if_match=expected, idempotency_key=key)
+        except ConflictError as error:
+            if error.code != "idempotency_key_reused":
+                raise
+            return await self._client.append_messages(store_id, [message], if_match=expected)
 
 
 def _selected(events: list[Event], config: GetSessionConfig | None) -> list[Event]:
