@@ -27,7 +27,7 @@ from strands.types.session import Session, SessionType
 
 from agent_sessions_client import AgentSessionsClient
 from agent_sessions_client.integrations.strands import AgentSessionsRepository
-from client.test_strands_repository import ScriptedModel
+from client.test_strands_repository import ScriptedModel, message, new_session
 
 pytestmark = [pytest.mark.integration]
 
@@ -148,3 +148,26 @@ def test_one_sync_client_shared_by_threads(live_api: Any) -> None:
     contents = [m.content for m in client.iter_history(session_id)]
     assert sorted(contents) == sorted(f"t{k} {n}" for k in range(8) for n in range(10))
     assert client.get_session(session_id).message_count == 80
+
+
+def test_a_record_larger_than_the_store_holds(backend: Backend) -> None:
+    """A documented difference: a file holds an agent record of any size; the store keeps one in
+    `user_memory` (64 KiB) and a message in its content (256 KiB). Beyond that the repository
+    raises Strands' SessionException naming the store's reason, and stores nothing."""
+    repository = backend.repository()
+    session_id = new_session(repository)
+    agent = repository.read_agent(session_id, "a1")
+    agent.state = {"notes": "x" * 100_000}
+    big_message = message(0, "user", "y" * 300_000)
+    if backend.kind == "file":
+        repository.update_agent(session_id, agent)
+        repository.create_message(session_id, "a1", big_message)
+        assert len(repository.read_agent(session_id, "a1").state["notes"]) == 100_000
+        assert len(repository.list_messages(session_id, "a1")) == 1
+        return
+    with pytest.raises(SessionException, match="cannot be stored"):
+        repository.update_agent(session_id, agent)
+    with pytest.raises(SessionException, match="cannot be stored"):
+        repository.create_message(session_id, "a1", big_message)
+    assert repository.read_agent(session_id, "a1").state == {"k": 1}  # unchanged
+    assert repository.list_messages(session_id, "a1") == []

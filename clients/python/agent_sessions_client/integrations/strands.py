@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from strands.session.session_repository import SessionRepository
@@ -36,7 +38,13 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from agent_sessions_client.client import AgentSessionsClient
-from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+from agent_sessions_client.errors import (
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from strands.multiagent import MultiAgentBase
@@ -60,6 +68,16 @@ def multi_agent_store_id(session_id: str, multi_agent_id: str) -> str:
     return f"strands-ma-{_digest(session_id, multi_agent_id)}"
 
 
+@contextmanager
+def _refusals_as_session_exceptions(what: str) -> Iterator[None]:
+    """A record the store refuses (too large for it, or invalid) raises Strands' own
+    SessionException, which Strands' callers handle, naming the store's reason."""
+    try:
+        yield
+    except (PayloadTooLargeError, ValidationError) as error:
+        raise SessionException(f"{what} cannot be stored: {error.message}") from error
+
+
 class AgentSessionsRepository(SessionRepository):
     """Strands sessions, agents and messages kept in Agent Sessions."""
 
@@ -76,6 +94,7 @@ class AgentSessionsRepository(SessionRepository):
 
     # --- sessions and agents ---------------------------------------------------------------------
 
+    @_refusals_as_session_exceptions("A Strands record")
     def create_session(self, session: Session, **kwargs: Any) -> Session:
         try:
             self._client.create_session(
@@ -93,6 +112,7 @@ class AgentSessionsRepository(SessionRepository):
         record = self._record(session_store_id(session_id), "session")
         return Session.from_dict(record) if record is not None else None
 
+    @_refusals_as_session_exceptions("A Strands record")
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         try:
             self._client.create_session(
@@ -110,6 +130,7 @@ class AgentSessionsRepository(SessionRepository):
         record = self._record(agent_store_id(session_id, agent_id), "agent")
         return SessionAgent.from_dict(record) if record is not None else None
 
+    @_refusals_as_session_exceptions("A Strands record")
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         previous = self.read_agent(session_id, session_agent.agent_id)
         if previous is None:
@@ -122,6 +143,7 @@ class AgentSessionsRepository(SessionRepository):
 
     # --- messages --------------------------------------------------------------------------------
 
+    @_refusals_as_session_exceptions("A Strands record")
     def create_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         store_id = agent_store_id(session_id, agent_id)
         content = json.dumps(session_message.to_dict())
@@ -149,6 +171,7 @@ class AgentSessionsRepository(SessionRepository):
         found = [m for m in page.messages if m.seq == message_id]
         return SessionMessage.from_dict(json.loads(found[0].content)) if found else None
 
+    @_refusals_as_session_exceptions("A Strands record")
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         previous = self.read_message(session_id, agent_id, session_message.message_id)
         if previous is None:
@@ -180,6 +203,7 @@ class AgentSessionsRepository(SessionRepository):
 
     # --- multi-agent orchestrators -----------------------------------------------------------------
 
+    @_refusals_as_session_exceptions("A Strands record")
     def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
         store_id = multi_agent_store_id(session_id, multi_agent.id)
         try:
@@ -207,6 +231,7 @@ class AgentSessionsRepository(SessionRepository):
         state: dict[str, Any] = json.loads(page.messages[0].content)
         return state
 
+    @_refusals_as_session_exceptions("A Strands record")
     def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
         content = json.dumps(multi_agent.serialize_state())
         try:
