@@ -40,6 +40,7 @@ ROUTES = {
     "list": ("list_sessions", "POST", "/v1/agents/sessions/list"),
     "list_get": ("list_sessions", "GET", "/v1/agents/sessions"),
     "update": ("update_session", "PATCH", "/v1/agents/sessions/{session_id}"),
+    "put": ("put_session", "PUT", "/v1/agents/sessions/{session_id}"),
     "terminate": ("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}"),
     "append": ("append_messages", "POST", "/v1/agents/sessions/{session_id}/messages"),
     "history": ("get_history", "GET", "/v1/agents/sessions/{session_id}/history"),

@@ -9,6 +9,7 @@ ROUTES = {
     "GetSessionFunction": ("get_session", {("/v1/agents/sessions/{session_id}", "get")}),
     "ListSessionsFunction": ("list_sessions", {("/v1/agents/sessions/list", "post"), ("/v1/agents/sessions", "get")}),
     "UpdateSessionFunction": ("update_session", {("/v1/agents/sessions/{session_id}", "patch")}),
+    "PutSessionFunction": ("put_session", {("/v1/agents/sessions/{session_id}", "put")}),
     "TerminateSessionFunction": ("terminate_session", {("/v1/agents/sessions/{session_id}", "delete")}),
     "AppendMessagesFunction": ("append_messages", {("/v1/agents/sessions/{session_id}/messages", "post")}),
     "GetHistoryFunction": ("get_history", {("/v1/agents/sessions/{session_id}/history", "get")}),

@@ -12,6 +12,7 @@ import re
 import types
 import typing
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -212,8 +213,26 @@ def if_match_version(app: APIGatewayRestResolver) -> int | None:
     return int(text)
 
 
+def if_none_match_any(app: APIGatewayRestResolver) -> bool:
+    """`If-None-Match: *` (create only) → True; absent → False. A PUT takes no other value: an
+    ETag list there would ask to replace unless it matches, which If-Match says plainly."""
+    value = header(app, "If-None-Match")
+    if value is None:
+        return False
+    if value.strip() != "*":
+        raise BadRequestError(
+            'If-None-Match takes only "*" here (create, never replace); use If-Match to replace a version',
+            code="invalid_if_none_match",
+        )
+    return True
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def session_location(session_id: str) -> str:
+    return f"/v1/agents/sessions/{quote(session_id, safe='')}"
 
 
 def handle(

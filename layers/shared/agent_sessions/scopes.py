@@ -26,6 +26,7 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("POST", "/v1/agents/sessions/list", READ_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}", READ_SCOPE),
     RouteScope("PATCH", "/v1/agents/sessions/{session_id}", WRITE_SCOPE),
+    RouteScope("PUT", "/v1/agents/sessions/{session_id}", WRITE_SCOPE),
     RouteScope("DELETE", "/v1/agents/sessions/{session_id}", WRITE_SCOPE),
     RouteScope("POST", "/v1/agents/sessions/{session_id}/messages", WRITE_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}/history", READ_SCOPE),

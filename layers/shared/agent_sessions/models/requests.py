@@ -43,12 +43,13 @@ def _one_expiry(ttl_seconds: int | None, expires_at: Any) -> None:
         raise ValueError("give ttl_seconds or expires_at, not both")
 
 
-class CreateSessionRequest(StrictModel):
+class SessionFields(StrictModel):
+    """A whole session as a caller gives it: what a create sends and what a PUT replaces."""
+
     model_config = ConfigDict(json_schema_extra=cross_field_rules(NOT_BOTH_EXPIRIES))
 
     ttl_seconds: TtlSeconds | None = None
     expires_at: Instant | None = Field(default=None, description="in the future")
-    session_id: CallerSessionId | None = None  # absent: a new `ses_…` id
     user_id: ExternalId | None = None
     agent_id: ExternalId | None = None
     session_name: SessionName | None = None
@@ -64,6 +65,15 @@ class CreateSessionRequest(StrictModel):
     def _rules(self) -> Self:
         _one_expiry(self.ttl_seconds, self.expires_at)
         return self
+
+
+class CreateSessionRequest(SessionFields):
+    session_id: CallerSessionId | None = None  # absent: a new `ses_…` id
+
+
+class PutSessionRequest(SessionFields):
+    """PUT /v1/agents/sessions/{session_id}: the whole session; its id is the path's. Fields
+    left out take their defaults, as a create gives them."""
 
 
 class UpdateSessionRequest(StrictModel):

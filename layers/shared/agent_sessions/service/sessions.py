@@ -36,10 +36,24 @@ from agent_sessions.tenancy import Tenant
 
 if TYPE_CHECKING:
     from agent_sessions.models.common import Quotas
-    from agent_sessions.models.requests import CreateSessionRequest, ListQuery, UpdateSessionRequest
+    from agent_sessions.models.requests import (
+        CreateSessionRequest,
+        ListQuery,
+        PutSessionRequest,
+        SessionFields,
+        UpdateSessionRequest,
+    )
     from agent_sessions.service.listing import SessionLister
 
 MAX_ATTEMPTS = 12
+# A PUT that meets a crowd of PUTs of the same id retries on their versions: each round lets
+# one through, so it may wait for every writer ahead of it.
+MAX_PUT_ATTEMPTS = 40
+# Route words: ids that would read as the API's own routes under /v1/agents/sessions/.
+ROUTE_WORDS = frozenset({"list", "import", "export", "search"})
+# What a PUT cannot change once the session holds messages: the conversation was held with
+# that user and agent (erasing a user must find it) under those quotas.
+FIXED_ONCE_MESSAGES = ("user_id", "agent_id", "quotas")
 _MERGED_FIELDS: dict[str, TypeAdapter[Any]] = {
     "user_memory": TypeAdapter(UserMemory),
     "metadata": TypeAdapter(Metadata),
@@ -206,6 +220,150 @@ class SessionService:
             )
         return expires
 
+    # --- create or replace by id (PUT) --------------------------------------------------------
+
+    def put(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        request: PutSessionRequest,
+        *,
+        if_match: int | None,
+        create_only: bool,
+        idempotency_key: str | None,
+    ) -> tuple[Session, bool, bool]:
+        """Create the session with this id, or replace the one there (every field the body can
+        hold; those left out take their defaults). One conditional write either way: a create
+        conditional on the id being free, or a replace conditional on the version read; a
+        concurrent writer makes it read again. Returns the session, whether it was created,
+        and whether this is the replay of an earlier request with the same key."""
+        if not is_session_id(session_id) or session_id in ROUTE_WORDS:
+            raise ValidationError(
+                "session_id must be 1 to 128 of A-Z a-z 0-9 _ . : - and not a route word "
+                f"({', '.join(sorted(ROUTE_WORDS))})",
+                code="validation_error",
+                details={
+                    "errors": [{"loc": ["path", "session_id"], "msg": "invalid session id", "type": "value_error"}]
+                },
+            )
+        body_hash = request_hash(
+            "put_session", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
+        )
+        for attempt in range(MAX_PUT_ATTEMPTS):
+            now = clock.now_ms()
+            old = None if create_only else self.store.get_session(tenant.namespace_id, session_id)
+            if old is None:
+                if if_match is not None:
+                    raise PreconditionFailedError(
+                        f"Session {session_id} does not exist",
+                        code="version_mismatch",
+                        details={"current_version": None},
+                    )
+                item = self._new_item(tenant, session_id, request, now)
+                session = item.to_session(now, self.settings.idle_after_seconds)
+                record = self._put_record(tenant, idempotency_key, body_hash, session, True, now)
+                try:
+                    self.store.create_session(item, record, now)
+                    return session, True, False
+                except IdempotencyKeyTaken as taken:
+                    return (*replay_put(taken.record, body_hash), True)
+                except SessionExists:
+                    if create_only:
+                        raise PreconditionFailedError(
+                            f"Session {session_id} exists (If-None-Match: *)", code="session_exists"
+                        ) from None
+                except TransactionConflict:
+                    backoff(attempt)
+                continue
+            if old.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
+                raise ConflictError(
+                    f"Session {session_id} has ended and its id is not reused",
+                    code="session_exists",
+                    details={"session_id": session_id},
+                )
+            if if_match is not None and old.version != if_match:
+                raise stale(old)
+            new = self._replaced(old, request, now)
+            session = new.to_session(now, self.settings.idle_after_seconds)
+            record = self._put_record(tenant, idempotency_key, body_hash, session, False, now)
+            try:
+                self.store.replace_session(old, new, now, record)
+                return session, False, False
+            except IdempotencyKeyTaken as taken:
+                return (*replay_put(taken.record, body_hash), True)
+            except StaleVersion:
+                if if_match is not None:
+                    current = self.store.get_session(tenant.namespace_id, session_id)
+                    if current is None:
+                        raise session_not_found(session_id) from None
+                    raise stale(current) from None
+            except TransactionConflict:
+                pass
+            backoff(attempt)
+        raise ServiceUnavailableError(
+            "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+    def _new_item(self, tenant: Tenant, session_id: str, fields: SessionFields, now: int) -> SessionItem:
+        return SessionItem(
+            namespace_id=tenant.namespace_id,
+            session_id=session_id,
+            internal_id=tenant.internal_id,
+            user_id=fields.user_id,
+            agent_id=fields.agent_id,
+            session_name=fields.session_name,
+            situation=fields.situation,
+            summary=fields.summary,
+            agent_config=fields.agent_config,
+            user_memory=fields.user_memory,
+            metadata=fields.metadata,
+            quotas=fields.quotas,
+            enable_memory=fields.enable_memory,
+            created_ms=now,
+            updated_ms=now,
+            last_activity_ms=now,
+            expires_ms=self._expiry(now, now, fields.ttl_seconds, fields.expires_at, fields.quotas),
+        )
+
+    def _replaced(self, old: SessionItem, request: PutSessionRequest, now: int) -> SessionItem:
+        """The session with every field the body can hold replaced; what stays is its identity,
+        its conversation (messages, stats, counters), its status and its times."""
+        if old.status == "terminated":
+            raise ConflictError(f"Session {old.session_id} is terminated and read-only", code="session_terminated")
+        if old.status == "archived":
+            raise ConflictError(
+                f"Session {old.session_id} is archived and read-only; set status to active to change it",
+                code="session_archived",
+            )
+        if old.message_count:
+            for name in FIXED_ONCE_MESSAGES:
+                if getattr(request, name) != getattr(old, name):
+                    raise ConflictError(
+                        f"{name} cannot change once the session holds messages ({old.message_count})",
+                        code="field_fixed",
+                        details={"field": name, "message_count": old.message_count},
+                    )
+        new = old.model_copy(deep=True)
+        for name in ("user_id", "agent_id", "session_name", "situation", "agent_config", "user_memory", "metadata"):
+            setattr(new, name, getattr(request, name))
+        new.quotas = request.quotas
+        new.enable_memory = request.enable_memory
+        if request.summary != old.summary:
+            new.summary, new.summary_through_seq = request.summary, None  # a new summary checkpoints nothing yet
+        new.expires_ms = self._expiry(now, old.created_ms, request.ttl_seconds, request.expires_at, request.quotas)
+        new.updated_ms = now
+        new.version = old.version + 1
+        return new
+
+    def _put_record(
+        self, tenant: Tenant, key: str | None, body_hash: str, session: Session, created: bool, now: int
+    ) -> IdempotencyRecord | None:
+        """The replay of a PUT must answer as the first did, 201 or 200: the operation says which."""
+        if key is None:
+            return None
+        operation = "put_session.created" if created else "put_session.replaced"
+        return self.idempotency_record(tenant, key, operation, body_hash, session, now)
+
     # --- update ------------------------------------------------------------------------------
 
     def update(self, tenant: Tenant, session_id: str, patch: UpdateSessionRequest, if_match: int | None) -> Session:
@@ -309,6 +467,13 @@ def replay(record: IdempotencyRecord, operation: str, body_hash: str) -> str:
             details={"idempotency_key": record.key[:255]},
         )
     return record.response_body
+
+
+def replay_put(record: IdempotencyRecord, body_hash: str) -> tuple[Session, bool]:
+    """A PUT's stored answer and whether it created the session."""
+    if not record.operation.startswith("put_session.") or record.request_hash != body_hash:
+        replay(record, "put_session", body_hash)  # raises: the key was used for another request
+    return Session.model_validate_json(record.response_body), record.operation == "put_session.created"
 
 
 def stale(current: SessionItem) -> PreconditionFailedError:

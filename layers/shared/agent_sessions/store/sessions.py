@@ -225,7 +225,9 @@ class SessionStore(TableStore):
                 raise TransactionConflict() from error
             raise
 
-    def replace_session(self, old: SessionItem, new: SessionItem, now_ms: int) -> None:
+    def replace_session(
+        self, old: SessionItem, new: SessionItem, now_ms: int, idempotency: IdempotencyRecord | None = None
+    ) -> None:
         """1 round trip: the new head (if its version is still the one read and it is still
         visible), the body when it changed, and the lookup items and counters that changed.
 
@@ -261,7 +263,9 @@ class SessionStore(TableStore):
             actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
         actions.extend(self._counter_updates(old, removed, -1, include_namespace=False))
         actions.extend(self._counter_updates(new, added, +1, include_namespace=old.layout == 1))
-        self._transact(actions)
+        if idempotency is not None:
+            actions.append(idempotency_put(self.table, idempotency, now_ms))
+        self._transact(actions, idempotency)
 
     def terminate_session(self, namespace_id: str, session_id: str, now_ms: int) -> tuple[SessionItem | None, bool]:
         """1 round trip usually (2 when the session expires before its retention would end).
@@ -470,17 +474,23 @@ class SessionStore(TableStore):
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _transact(self, actions: list[dict[str, Any]]) -> None:
+    def _transact(self, actions: list[dict[str, Any]], idempotency: IdempotencyRecord | None = None) -> None:
+        """`idempotency`: the last action claims that record's key (IdempotencyKeyTaken when it
+        is taken and live)."""
         try:
             with store_errors():
                 self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
-            codes = [reason.get("Code") for reason in cancellation_reasons(error)]
+            reasons = cancellation_reasons(error)
+            if idempotency is not None:
+                raise_if_key_taken(self, reasons, len(actions), idempotency, error)
+            codes = [reason.get("Code") for reason in reasons]
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise StaleVersion() from error
-            if "TransactionConflict" in codes:
+            # A claim that failed on a record gone by the time it was read: retry the claim.
+            if "TransactionConflict" in codes or (idempotency is not None and codes[-1:] == ["ConditionalCheckFailed"]):
                 raise TransactionConflict() from error
             raise
 
