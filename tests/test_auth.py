@@ -168,6 +168,7 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
         "create": {"user_id": "u1"},
         "list": {},
         "update": {"metadata": {"k": "v"}},
+        "put": {"situation": "x"},
         "append": {"messages": [{"role": "user", "content": "hi"}]},
         "fork": {},
         "feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
@@ -182,7 +183,18 @@ def auth(key: str, namespace: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "X-Namespace": namespace}
 
 
-WRITE_OPERATIONS = {"create", "update", "terminate", "append", "rewind", "fork", "feedback", "update_message", "erase"}
+WRITE_OPERATIONS = {
+    "create",
+    "update",
+    "put",
+    "terminate",
+    "append",
+    "rewind",
+    "fork",
+    "feedback",
+    "update_message",
+    "erase",
+}
 
 
 @pytest.fixture
@@ -275,6 +287,11 @@ def test_another_tenants_session_is_404_and_untouched(
             assert victim["session_id"] not in response.body.decode()
             if operation == "erase":  # the victim's user has no session in this namespace
                 assert response.json() == {"purged": 0, "has_more": False}
+            continue
+        if operation == "put":  # the same id in their own namespace is a session of their own
+            assert response.status == 201, response.body
+            assert response.json()["namespace_id"] != victim["namespace_id"]
+            assert response.json()["situation"] == "x" and response.json()["version"] == 1
             continue
         assert response.status == 404, response.body
         assert response.json()["error"]["type"] == "NotFoundError"

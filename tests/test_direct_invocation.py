@@ -17,6 +17,7 @@ DIRECT = {
     "direct_get_session": "get_session",
     "direct_list_sessions": "list_sessions",
     "direct_update_session": "update_session",
+    "direct_put_session": "put_session",
     "direct_terminate_session": "terminate_session",
     "direct_append_messages": "append_messages",
     "direct_get_history": "get_history",

@@ -24,6 +24,7 @@ EXPECTED = {
     "update_session": ("update_session", 200),
     "update_session_404": ("update_session", 404),
     "update_session_422": ("update_session", 422),
+    "put_session": ("put_session", 200),
     "terminate_session": ("terminate_session", 200),
     "terminate_session_purge": ("terminate_session", 200),
     "append_messages": ("append_messages", 200),

@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
     ensure_resource_availability,
     positive_data_acceptance,
     unsupported_method,
+    use_after_free,
 )
 
 from local_runtime.template import ROOT
@@ -76,6 +77,16 @@ def _sent_body(response: Any) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def _terminated_session(response: Any) -> bool:
+    """A session's representation whose status is `terminated` (what a DELETE without
+    `purge=true` leaves, readable for the retention, DESIGN §3)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "terminated" and "session_id" in body
 
 
 def documented_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
@@ -141,6 +152,8 @@ def stateful_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
     error = _error(response)
     if response.status_code == 404 and error.get("code") == "message_not_found":
         return "a message the session does not hold", ensure_resource_availability
+    if response.status_code == 200 and case.method.upper() == "GET" and _terminated_session(response):
+        return "DELETE terminates: the session stays readable for its retention", use_after_free
     if response.status_code == 422:
         errors = error.get("details", {}).get("errors", [])
         operation = DOCUMENT["paths"].get(case.operation.path, {}).get(case.method.lower(), {})
@@ -240,3 +253,15 @@ def test_the_deviations_are_narrow() -> None:
     assert documented_deviation(Case("GET"), Answer(400, too_far, base + "?page=300&limit=50")) is not None
     assert documented_deviation(Case("GET"), Answer(400, too_far, base + "?page=3&limit=50")) is None
     assert documented_deviation(Case("GET"), Answer(400, too_far, base + "?offset=20000")) is None
+
+    class Session(Answer):
+        def __init__(self, status: str) -> None:
+            super().__init__(200, {}, base + "/s1")
+            self._status = status
+
+        def json(self) -> Any:
+            return {"session_id": "s1", "status": self._status}
+
+    assert stateful_deviation(Case("GET"), Session("terminated")) is not None
+    assert stateful_deviation(Case("GET"), Session("active")) is None  # a delete that did nothing
+    assert stateful_deviation(Case("PATCH"), Session("terminated")) is None

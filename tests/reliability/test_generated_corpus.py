@@ -141,6 +141,36 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, dict[str, str]]] = [
         {},
     ),
     (
+        "put replace",
+        "PUT",
+        "/v1/agents/sessions/{sid}",
+        {
+            "user_id": "u1",  # as the session has it: user, agent and quotas are fixed once it has messages
+            "session_name": "n3",
+            "situation": "s3",
+            "agent_config": {"model": "m3"},
+            "user_memory": {"likes": ["coffee"]},
+            "metadata": {"team": "c", "n": 2},
+            "ttl_seconds": 7200,
+            "enable_memory": False,
+        },
+        {},
+    ),
+    (
+        "put create",
+        "PUT",
+        "/v1/agents/sessions/put-{n}",
+        {
+            "user_id": "u2",
+            "agent_id": "a1",
+            "summary": "m",
+            "metadata": {"team": "a"},
+            "quotas": {"max_messages": 10},
+            "expires_at": "2099-01-01T00:00:00Z",
+        },
+        {},
+    ),
+    (
         "append",
         "POST",
         "/v1/agents/sessions/{sid}/messages",
