@@ -85,3 +85,17 @@ def test_bad_credentials_raise_unauthorized(live_api: Any) -> None:
         pytest.raises(errors.UnauthorizedError),
     ):
         client.list_sessions()
+
+
+def test_put_session_creates_then_replaces(client: AgentSessionsClient, live_api: Any) -> None:
+    created = client.put_session("ticket:7", user_id="u7", situation="first", create_only=True)
+    assert (created.session_id, created.version, created.situation) == ("ticket:7", 1, "first")
+    with pytest.raises(errors.PreconditionFailedError):
+        client.put_session("ticket:7", user_id="u7", create_only=True)
+    replaced = client.put_session("ticket:7", user_id="u7", metadata={"k": "v"}, if_match=1)
+    assert (replaced.version, replaced.situation, replaced.metadata) == (2, None, {"k": "v"})
+    with pytest.raises(errors.PreconditionFailedError):
+        client.put_session("ticket:7", user_id="u7", if_match=1)
+    same = client.put_session("ticket:7", user_id="u7", metadata={"k": "v"}, idempotency_key="put-7")
+    again = client.put_session("ticket:7", user_id="u7", metadata={"k": "v"}, idempotency_key="put-7")
+    assert same == again and client.get_session("ticket:7").version == 3

@@ -100,6 +100,15 @@ def create_session(body: dict[str, Any], idempotency_key: str | None) -> Request
     return Request("POST", "/v1/agents/sessions", models.Session, body=body, headers=_key(idempotency_key))
 
 
+def put_session(
+    session_id: str, body: dict[str, Any], if_match: int | None, create_only: bool, idempotency_key: str | None
+) -> Request:
+    """Create the session with this id or replace it whole; a replace is as safe to repeat as
+    the create (one Idempotency-Key per call)."""
+    headers = {**_key(idempotency_key), **_etag(if_match), **({"If-None-Match": "*"} if create_only else {})}
+    return Request("PUT", f"/v1/agents/sessions/{_sid(session_id)}", models.Session, body=body, headers=headers)
+
+
 def get_session(session_id: str) -> Request:
     return Request("GET", f"/v1/agents/sessions/{_sid(session_id)}", models.Session)
 

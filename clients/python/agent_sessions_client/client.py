@@ -99,6 +99,20 @@ class AgentSessionsClient(_Base):
     def create_session(self, *, idempotency_key: str | None = None, **fields: Any) -> models.Session:
         return self._run(ops.create_session(fields, idempotency_key))  # type: ignore[no-any-return]
 
+    def put_session(
+        self,
+        session_id: str,
+        *,
+        if_match: int | None = None,
+        create_only: bool = False,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> models.Session:
+        """Create the session with this id, or replace it (fields left out take their defaults).
+        `create_only` sends If-None-Match: * (412 when it exists); `if_match` a version."""
+        request = ops.put_session(session_id, fields, if_match, create_only, idempotency_key)
+        return self._run(request)  # type: ignore[no-any-return]
+
     def get_session(self, session_id: str) -> models.Session:
         return self._run(ops.get_session(session_id))  # type: ignore[no-any-return]
 
@@ -286,6 +300,18 @@ class AsyncAgentSessionsClient(_Base):
 
     async def create_session(self, *, idempotency_key: str | None = None, **fields: Any) -> models.Session:
         return await self._run(ops.create_session(fields, idempotency_key))  # type: ignore[no-any-return]
+
+    async def put_session(
+        self,
+        session_id: str,
+        *,
+        if_match: int | None = None,
+        create_only: bool = False,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> models.Session:
+        request = ops.put_session(session_id, fields, if_match, create_only, idempotency_key)
+        return await self._run(request)  # type: ignore[no-any-return]
 
     async def get_session(self, session_id: str) -> models.Session:
         return await self._run(ops.get_session(session_id))  # type: ignore[no-any-return]
