@@ -130,11 +130,19 @@ def test_read_only_sessions_and_fields_fixed_once_messages_exist(api, table):
     assert terminated["statusCode"] == 409 and body_of(terminated)["error"]["code"] == "session_terminated"
 
 
-@pytest.mark.parametrize("session_id", ["list", "import", "bad!id", "x" * 129])
-def test_route_words_and_invalid_ids_are_refused(api, table, session_id):
+@pytest.mark.parametrize("session_id", ["bad!id", "x" * 129, "a b"])
+def test_invalid_ids_are_refused_naming_the_path(api, table, session_id):
     response = api.call("put", session_id=session_id, body={})
     assert response["statusCode"] == 422
     assert body_of(response)["error"]["details"]["errors"][0]["loc"] == ["path", "session_id"]
+    assert not [item for item in scan_all(table) if item.get("kind", {}).get("S") == "session"]
+
+
+@pytest.mark.parametrize("session_id", ["list", "import", "export", "search"])
+def test_route_words_are_reserved(api, table, session_id):
+    response = api.call("put", session_id=session_id, body={})
+    assert response["statusCode"] == 409
+    assert body_of(response)["error"]["code"] == "session_id_reserved"
     assert not [item for item in scan_all(table) if item.get("kind", {}).get("S") == "session"]
 
 

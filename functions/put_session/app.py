@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent_sessions import http
-from agent_sessions.http import Body, Response
+from agent_sessions.http import Body, Path, Response
+from agent_sessions.ids import SESSION_ID_PATTERN
 from agent_sessions.models.requests import PutSessionRequest
 from agent_sessions.models.responses import Session
 from agent_sessions.runtime import session_service
@@ -23,7 +24,10 @@ app = http.make_resolver(body_model=PutSessionRequest)
         201: {"description": "Created", "content": {"application/json": {"model": Session}}},
     },
 )
-def put_session(session_id: str, request: Annotated[PutSessionRequest, Body()]) -> Response[Session]:
+def put_session(
+    session_id: Annotated[str, Path(min_length=1, max_length=128, pattern=SESSION_ID_PATTERN.pattern)],
+    request: Annotated[PutSessionRequest, Body()],
+) -> Response[Session]:
     session, created, replayed = session_service().put(
         http.tenant(app),
         session_id,

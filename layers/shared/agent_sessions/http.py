@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
@@ -44,7 +44,7 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 # The functions import Powertools' names from here, so that the layer's package (and its lean
 # import of the event handler, agent_sessions/__init__.py) loads first.
-__all__ = ["Body", "Query", "Response", "logger"]
+__all__ = ["Body", "Path", "Query", "Response", "logger"]
 
 # Query parameters of which a request gives exactly one: the document's builder
 # (local_runtime.openapi) turns the parameters marked with the same group into one

@@ -237,14 +237,21 @@ class SessionService:
         conditional on the id being free, or a replace conditional on the version read; a
         concurrent writer makes it read again. Returns the session, whether it was created,
         and whether this is the replay of an earlier request with the same key."""
-        if not is_session_id(session_id) or session_id in ROUTE_WORDS:
+        if not is_session_id(session_id):
             raise ValidationError(
-                "session_id must be 1 to 128 of A-Z a-z 0-9 _ . : - and not a route word "
-                f"({', '.join(sorted(ROUTE_WORDS))})",
+                "session_id must be 1 to 128 of A-Z a-z 0-9 _ . : -",
                 code="validation_error",
                 details={
                     "errors": [{"loc": ["path", "session_id"], "msg": "invalid session id", "type": "value_error"}]
                 },
+            )
+        if session_id in ROUTE_WORDS:
+            # A valid id that the API's own routes reserve: a conflict, not a malformed request.
+            raise ConflictError(
+                f"session_id {session_id!r} is reserved: it names one of the API's routes "
+                f"({', '.join(sorted(ROUTE_WORDS))})",
+                code="session_id_reserved",
+                details={"session_id": session_id},
             )
         body_hash = request_hash(
             "put_session", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
