@@ -164,3 +164,23 @@ def test_a_put_is_one_conditional_write_after_one_read(api, table, calls):
     calls.reset()
     api.call("put", session_id="t-8", body={}, headers={"If-None-Match": "*"})
     assert dict(calls.calls) == {"TransactWriteItems": 1}
+
+
+def test_a_change_too_large_for_one_transaction_is_refused_whole(api, table):
+    """Replacing user, agent and all 32 metadata pairs moves 68 listed values (a lookup and a
+    counter each): more than one DynamoDB transaction holds. It is a 409 naming the limit, not
+    a 500, and nothing is written; half the change passes."""
+    first = {f"k{i}": f"a{i}" for i in range(32)}
+    api.call("put", session_id="big", body={"user_id": "u1", "agent_id": "a1", "metadata": first})
+    before = scan_all(table)
+    second = {f"k{i}": f"b{i}" for i in range(32)}
+    refused = api.call("put", session_id="big", body={"user_id": "u2", "agent_id": "a2", "metadata": second})
+    assert refused["statusCode"] == 409, refused["body"]
+    error = body_of(refused)["error"]
+    assert (error["code"], error["details"]) == ("too_many_listed_changes", {"changed": 68, "limit": 49})
+    patched = api.call("update", session_id="big", body={"metadata": second})
+    assert patched["statusCode"] == 409 and body_of(patched)["error"]["details"]["changed"] == 64
+    assert scan_all(table) == before
+    half = {**first, **{f"k{i}": f"b{i}" for i in range(24)}}
+    assert api.call("update", session_id="big", body={"metadata": half})["statusCode"] == 200
+    assert body_of(api.call("get", session_id="big"))["metadata"] == half

@@ -30,6 +30,7 @@ from agent_sessions.store.sessions import (
     SessionExists,
     SessionStore,
     StaleVersion,
+    TooManyListedChanges,
     TransactionConflict,
 )
 from agent_sessions.tenancy import Tenant
@@ -296,6 +297,8 @@ class SessionService:
             try:
                 self.store.replace_session(old, new, now, record)
                 return session, False, False
+            except TooManyListedChanges as too_many:
+                raise too_many_listed_changes(too_many) from None
             except IdempotencyKeyTaken as taken:
                 return (*replay_put(taken.record, body_hash), True)
             except StaleVersion:
@@ -387,6 +390,8 @@ class SessionService:
             try:
                 self.store.replace_session(old, new, now)
                 return new.to_session(now, self.settings.idle_after_seconds)
+            except TooManyListedChanges as too_many:
+                raise too_many_listed_changes(too_many) from None
             except StaleVersion:
                 if if_match is not None:
                     current = self.load_visible(tenant, session_id, clock.now_ms())
@@ -481,6 +486,17 @@ def replay_put(record: IdempotencyRecord, body_hash: str) -> tuple[Session, bool
     if not record.operation.startswith("put_session.") or record.request_hash != body_hash:
         replay(record, "put_session", body_hash)  # raises: the key was used for another request
     return Session.model_validate_json(record.response_body), record.operation == "put_session.created"
+
+
+def too_many_listed_changes(error: TooManyListedChanges) -> ConflictError:
+    """What one write cannot do atomically (DynamoDB holds 100 actions in a transaction) is
+    refused whole, never split: the change goes in two requests."""
+    return ConflictError(
+        f"This change moves {error.changed} listed values (user_id, agent_id and metadata pairs, "
+        f"old and new); one write moves at most {error.limit}. Send it as two changes.",
+        code="too_many_listed_changes",
+        details={"changed": error.changed, "limit": error.limit},
+    )
 
 
 def stale(current: SessionItem) -> PreconditionFailedError:

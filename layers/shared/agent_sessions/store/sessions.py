@@ -21,6 +21,7 @@ from agent_sessions.store.idempotency import IdempotencyRecord, idempotency_put,
 from agent_sessions.store.table import TableStore
 
 BATCH_GET_MAX = 100
+TRANSACTION_MAX = 100  # DynamoDB's limit of actions in one TransactWriteItems
 BATCH_WRITE_MAX = 25
 # Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
 PARALLEL_CALLS = keys.LIST_SHARDS
@@ -45,6 +46,16 @@ class TransactionConflict(Exception):
 
 class StaleVersion(Exception):
     """The session changed (or vanished) since it was read."""
+
+
+class TooManyListedChanges(Exception):
+    """A replace that would move more listed values (user, agent, metadata pairs: a lookup item
+    and a counter each, removed or added) than one transaction holds."""
+
+    def __init__(self, changed: int, limit: int) -> None:
+        super().__init__(f"{changed} listed values change; one write moves at most {limit}")
+        self.changed = changed
+        self.limit = limit
 
 
 class SessionExists(Exception):
@@ -265,6 +276,10 @@ class SessionStore(TableStore):
         actions.extend(self._counter_updates(new, added, +1, include_namespace=old.layout == 1))
         if idempotency is not None:
             actions.append(idempotency_put(self.table, idempotency, now_ms))
+        if len(actions) > TRANSACTION_MAX:
+            # Two actions per listed value that moves (its lookup item and its counter).
+            fixed = len(actions) - 2 * (len(removed) + len(added))
+            raise TooManyListedChanges(len(removed) + len(added), (TRANSACTION_MAX - fixed) // 2)
         self._transact(actions, idempotency)
 
     def terminate_session(self, namespace_id: str, session_id: str, now_ms: int) -> tuple[SessionItem | None, bool]:
