@@ -6,18 +6,12 @@ its messages and publishes `session.expired` to EventBridge (a local bus, captur
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from conftest import Api, scan_all
-from local_runtime.apigateway import Gateway
-from local_runtime.events import LocalEventBus, StreamFeeder
-from local_runtime.server import LocalServer
-from local_runtime.template import read_stack
 
 pytestmark = pytest.mark.integration
 
@@ -31,49 +25,35 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_expired_session_disappears_then_is_removed_cascaded_and_announced(
-    local_table: Any, local_functions: Any, dynamodb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    local_table: Any, stream_harness: Any
 ) -> None:
-    from agent_sessions import runtime
+    bus, feeder = stream_harness.bus, stream_harness.feeder
+    api = Api()
+    session = api.created({"user_id": "u1", "ttl_seconds": 2})
+    sid = session["session_id"]
+    appended = api.call(
+        "append", session_id=sid, body={"messages": [{"content": "one"}, {"role": "assistant", "content": "two"}]}
+    )
+    assert appended["statusCode"] == 200, appended["body"]
 
-    table_name = os.environ["TABLE_NAME"]
-    stack = read_stack(table_names={"SessionsTable": table_name, "IdentitiesTable": "unused"})
-    bus = LocalEventBus()
-    server = LocalServer(("127.0.0.1", 0), Gateway(stack, local_functions.invoke), local_functions, event_bus=bus)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.base_url)
-    monkeypatch.setenv("EVENT_BUS_NAME", "agent-sessions-local")
-    runtime.reset()
-    feeder = StreamFeeder(stack, local_functions.invoke, endpoint=dynamodb_local_endpoint)
-    try:
-        api = Api()
-        session = api.created({"user_id": "u1", "ttl_seconds": 2})
-        sid = session["session_id"]
-        appended = api.call(
-            "append", session_id=sid, body={"messages": [{"content": "one"}, {"role": "assistant", "content": "two"}]}
-        )
-        assert appended["statusCode"] == 200, appended["body"]
+    time.sleep(2.2)
+    assert api.call("get", session_id=sid)["statusCode"] == 404  # invisible at once
+    assert api.call("history", session_id=sid)["statusCode"] == 404
 
-        time.sleep(2.2)
-        assert api.call("get", session_id=sid)["statusCode"] == 404  # invisible at once
-        assert api.call("history", session_id=sid)["statusCode"] == 404
+    def session_item_gone() -> bool:
+        return not any(i["SK"]["S"] == "SESSION" for i in scan_all(local_table) if sid in json.dumps(i))
 
-        def session_item_gone() -> bool:
-            return not any(i["SK"]["S"] == "SESSION" for i in scan_all(local_table) if sid in json.dumps(i))
+    wait_until(session_item_gone, 90, "DynamoDB Local's TTL to remove the session")
+    feeder.drain()
 
-        wait_until(session_item_gone, 90, "DynamoDB Local's TTL to remove the session")
-        feeder.drain()
-
-        remaining = [i for i in scan_all(local_table) if sid in json.dumps(i) and i["SK"]["S"] != "ENDED"]
-        assert remaining == []  # messages and lookups are gone too
-        assert feeder.failed_batches == []
-        events = [(e["detail-type"], e["detail"]["session_id"]) for e in bus.events]
-        assert ("session.created", sid) in events
-        assert ("session.expired", sid) in events
-        expired = next(e for e in bus.events if e["detail-type"] == "session.expired")
-        assert expired["detail"]["message_count"] == 2
-        assert "one" not in json.dumps(expired)  # never message content
-        total = json.loads(api.call("list", body={})["body"])["total"]
-        assert total == 0  # the namespace counter no longer counts it
-    finally:
-        server.shutdown()
-        server.server_close()
+    remaining = [i for i in scan_all(local_table) if sid in json.dumps(i) and i["SK"]["S"] != "ENDED"]
+    assert remaining == []  # messages and lookups are gone too
+    assert feeder.failed_batches == []
+    events = [(e["detail-type"], e["detail"]["session_id"]) for e in bus.events]
+    assert ("session.created", sid) in events
+    assert ("session.expired", sid) in events
+    expired = next(e for e in bus.events if e["detail-type"] == "session.expired")
+    assert expired["detail"]["message_count"] == 2
+    assert "one" not in json.dumps(expired)  # never message content
+    total = json.loads(api.call("list", body={})["body"])["total"]
+    assert total == 0  # the namespace counter no longer counts it

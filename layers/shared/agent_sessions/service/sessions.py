@@ -132,26 +132,7 @@ class SessionService:
     ) -> tuple[Session, bool]:
         """Returns the session and whether it is a replay of an earlier identical request."""
         now = clock.now_ms()
-        expires = self._expiry(now, now, request.ttl_seconds, request.expires_at, request.quotas)
-        item = SessionItem(
-            namespace_id=tenant.namespace_id,
-            session_id=request.session_id or new_session_id(),
-            internal_id=tenant.internal_id,
-            user_id=request.user_id,
-            agent_id=request.agent_id,
-            session_name=request.session_name,
-            situation=request.situation,
-            summary=request.summary,
-            agent_config=request.agent_config,
-            user_memory=request.user_memory,
-            metadata=request.metadata,
-            quotas=request.quotas,
-            enable_memory=request.enable_memory,
-            created_ms=now,
-            updated_ms=now,
-            last_activity_ms=now,
-            expires_ms=expires,
-        )
+        item = self._new_item(tenant, request.session_id or new_session_id(), request, now)
         session = item.to_session(now, self.settings.idle_after_seconds)
         record = None
         body_hash = request_hash("create_session", request.model_dump(mode="json", exclude_unset=True))
