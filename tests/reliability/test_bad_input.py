@@ -85,7 +85,7 @@ CORPUS: list[tuple[str, str, str, bytes | None, dict[str, str], set[int]]] = [
         {400},
     ),
     ("unknown route", "POST", "/v1/agents/sessions/list/../../admin", b"{}", {}, {404}),
-    ("wrong method", "PUT", SESSION, b"{}", {}, {403, 404, 405}),
+    ("wrong method", "POST", SESSION, b"{}", {}, {403, 404, 405}),  # PUT is a route now
 ]
 
 
