@@ -41,6 +41,7 @@ FIRST_USE = {
     "get_session": "session_service",
     "list_sessions": "session_service",
     "update_session": "session_service",
+    "put_session": "session_service",
     "terminate_session": "session_service",
     "append_messages": "message_service",
     "get_history": "message_service",
@@ -160,6 +161,7 @@ SESSION_ID = "ses_AAAAAAAAAAAAAAAAAAAAAA"
 BODIES = {
     "create_session": {"user_id": "u1"},
     "update_session": {"session_name": "n"},
+    "put_session": {"user_id": "u1"},
     "append_messages": {"content": "hi"},
     "list_sessions": {},
     "fork_session": {},
