@@ -236,6 +236,10 @@ def main() -> int:
                     "AWS_ENDPOINT_URL_DYNAMODB": database.endpoint,
                     "TABLE_NAME": TABLES["SessionsTable"],
                     "IDENTITIES_TABLE_NAME": TABLES["IdentitiesTable"],
+                    # revoke-key flushes this runtime's authorizer cache as it flushes API Gateway's
+                    "AWS_ENDPOINT_URL_API_GATEWAY": server.base_url,
+                    "AGENT_SESSIONS_API_ID": "local",
+                    "AGENT_SESSIONS_API_STAGE": "local",
                 }.items()
             )
         )

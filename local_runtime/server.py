@@ -21,6 +21,8 @@ from local_runtime.events import LocalEventBus
 from local_runtime.lambdas import Functions
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+# API Gateway's FlushStageAuthorizersCache (what `revoke-key` calls after revoking a key).
+FLUSH_AUTHORIZERS_PATH = re.compile(r"^/restapis/([^/]+)/stages/([^/]+)/cache/authorizers/?$")
 SWAGGER = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
 
 
@@ -118,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
         invoke = INVOKE_PATH.match(path)
         if invoke and self.command == "POST":
             self._invoke(invoke.group(1), body, started)
+            return
+        flush = FLUSH_AUTHORIZERS_PATH.match(path)
+        if flush and self.command == "DELETE":
+            self.server.gateway.flush_authorizer_cache()
+            self._send(202, [("Content-Type", "application/json")], b"")
+            self.server.log_access("APIGW", "FlushStageAuthorizersCache", 202, started, "", flush.group(2))
             return
         target = self.headers.get("X-Amz-Target", "")
         if self.command == "POST" and path == "/" and target == "AWSEvents.PutEvents" and self.server.event_bus:

@@ -48,6 +48,7 @@ def test_a_new_user_sets_up_a_tenant_and_the_key_works(table: Any, capsys: pytes
 
     revoked = run(capsys, "revoke-key", "--org", org["internal_id"], "--key-id", issued["key_id"])
     assert revoked["revoked_at"]
+    assert revoked["authorizer_cache"].startswith("not flushed: give --api-id and --stage")  # no API named
     with pytest.raises(UnauthorizedSignal):
         authorize(request_event(f"Bearer {issued['key']}", "production"), store)
     again = run(capsys, "revoke-key", "--org", org["internal_id"], "--key-id", issued["key_id"])
@@ -96,3 +97,20 @@ def test_mistakes_are_reported_and_change_nothing(
     assert admin.main([part.replace("{org}", org) for part in argv]) == 1
     assert message in capsys.readouterr().err
     assert table.scan(TableName=os.environ["IDENTITIES_TABLE_NAME"])["Items"] == before
+
+
+def test_a_flush_that_fails_is_reported_and_the_key_stays_revoked(
+    table: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support import _free_port
+
+    org = run(capsys, "create-org", "--name", "acme")["internal_id"]
+    issued = run(capsys, "create-key", "--org", org)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_API_GATEWAY", f"http://127.0.0.1:{_free_port()}")  # nothing listens
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    argv = ["revoke-key", "--org", org, "--key-id", issued["key_id"], "--api-id", "abc123", "--stage", "dev"]
+    assert admin.main(argv) == 1
+    error = capsys.readouterr().err
+    assert "the key is revoked, but the authorizer cache of API abc123 stage dev was not flushed" in error
+    listed = run(capsys, "list-keys", "--org", org)
+    assert listed["keys"][0]["revoked_at"]

@@ -121,6 +121,63 @@ def test_lambda_invoke_api(local_runtime: Runtime) -> None:
         client.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
 
 
+def test_a_revoked_key_is_refused_within_seconds_writes_included(local_runtime: Runtime) -> None:
+    """`revoke-key` flushes the authorizer cache (API Gateway's FlushStageAuthorizersCache, which
+    `make run` serves): the key's next request is authorized afresh and refused, instead of being
+    served a cached allow for AuthorizerCacheSeconds (300 s)."""
+    import os
+    import subprocess
+    import sys
+
+    from local_process import DEV_KEY
+
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in (local_runtime.state_dir / "env").read_text().splitlines()
+        if line.startswith("export ")
+    )
+    environment = {
+        **os.environ,
+        **exported,
+        "PYTHONPATH": str(ROOT / "layers" / "shared"),
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }
+
+    def admin(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "agent_sessions.admin", "--json", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    issued = admin("create-key", "--org", "int_local", "--namespace", "it", "--name", "to-revoke")
+    headers = {"Authorization": f"Bearer {issued['key']}"}
+
+    def write() -> int:
+        return local_runtime.request("POST", "/v1/agents/sessions", {"user_id": "revoked"}, headers=headers)[0]
+
+    def read() -> int:
+        return local_runtime.request("GET", "/v1/agents/sessions?limit=1", headers=headers)[0]
+
+    assert (write(), read()) == (200, 200)  # both decisions now cached for 300 s
+    revoked = admin("revoke-key", "--org", "int_local", "--key-id", issued["key_id"])
+    assert revoked["revoked_at"] and revoked["authorizer_cache"] == "flushed (API local, stage local)"
+    started = time.monotonic()
+    while (write(), read()) != (401, 401):
+        assert time.monotonic() - started < 5, "the revoked key still works"
+        time.sleep(0.1)
+    status, _, _ = local_runtime.request("GET", "/v1/agents/sessions?limit=1")  # another key is unaffected
+    assert status == 200
+    listed = json.loads(local_runtime.request("GET", "/v1/agents/sessions?user_id=revoked")[2])
+    assert listed["total"] == 1  # only the write made before the revocation
+    assert DEV_KEY not in json.dumps(revoked)
+
+
 def test_access_log_has_one_line_per_request(local_runtime: Runtime) -> None:
     local_runtime.request("GET", "/v1/agents/sessions?limit=1")
     time.sleep(0.2)

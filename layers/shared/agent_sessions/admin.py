@@ -4,7 +4,7 @@
     python -m agent_sessions.admin create-namespace --org int_… --name production
     python -m agent_sessions.admin create-key --org int_… --namespace production --scope sessions:read
     python -m agent_sessions.admin list-keys --org int_…
-    python -m agent_sessions.admin revoke-key --org int_… --key-id key_…
+    python -m agent_sessions.admin revoke-key --org int_… --key-id key_… [--api-id … --stage …]
     python -m agent_sessions.admin migrate-layout [--status]
 
 The table is `--table`, else IDENTITIES_TABLE_NAME (the stack's IdentitiesTableName output);
@@ -63,10 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--org", required=True)
 
     revoke = commands.add_parser(
-        "revoke-key", help="revoke a key (API Gateway may serve a cached allow for up to 5 min)"
+        "revoke-key", help="revoke a key, then flush API Gateway's authorizer cache so it stops working at once"
     )
     revoke.add_argument("--org", required=True)
     revoke.add_argument("--key-id", required=True)
+    revoke.add_argument("--api-id", help="the stack's ApiId output (default: $AGENT_SESSIONS_API_ID)")
+    revoke.add_argument("--stage", help="the stack's ApiStage output (default: $AGENT_SESSIONS_API_STAGE)")
 
     migrate = commands.add_parser(
         "migrate-layout",
@@ -126,8 +128,37 @@ def run(argv: Sequence[str], store: IdentityStore | None = None) -> dict[str, An
         case "list-keys":
             return {"keys": [_shown(k.model_dump()) for k in store.list_keys(args.org)]}
         case "revoke-key":
-            return _shown(store.revoke_key(args.org, args.key_id).model_dump())
+            revoked = _shown(store.revoke_key(args.org, args.key_id).model_dump())
+            return {**revoked, "authorizer_cache": flush_authorizer_cache(args.api_id, args.stage)}
     raise AssertionError(args.command)  # argparse refuses unknown commands
+
+
+def flush_authorizer_cache(api_id: str | None, stage: str | None) -> str:
+    """API Gateway caches each (Authorization, X-Namespace) decision for AuthorizerCacheSeconds;
+    a revocation flushes the stage's cache (FlushStageAuthorizersCache) so the revoked key's
+    next request is authorized afresh, and refused. The cost: every identity's next request
+    re-runs the authorizer once (a Lambda invocation and 2 GetItems each), a burst as large as
+    the number of keys and namespaces in use. `make run` serves the same call (its .local/env
+    names it), so the local cache is flushed the same way."""
+    api_id = api_id or os.environ.get("AGENT_SESSIONS_API_ID")
+    stage = stage or os.environ.get("AGENT_SESSIONS_API_STAGE")
+    if not api_id or not stage:
+        return (
+            "not flushed: give --api-id and --stage (the stack's ApiId and ApiStage outputs) or set "
+            "AGENT_SESSIONS_API_ID and AGENT_SESSIONS_API_STAGE; until then a cached allow may be served "
+            "for up to AuthorizerCacheSeconds"
+        )
+    import boto3  # only this command needs API Gateway's client (AWS_ENDPOINT_URL_API_GATEWAY honoured)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        boto3.client("apigateway").flush_stage_authorizers_cache(restApiId=api_id, stageName=stage)
+    except (BotoCoreError, ClientError) as error:
+        raise AppError(
+            f"the key is revoked, but the authorizer cache of API {api_id} stage {stage} was not flushed: "
+            f"{error}; a cached allow may be served for up to AuthorizerCacheSeconds"
+        ) from error
+    return f"flushed (API {api_id}, stage {stage})"
 
 
 def _shown(record: dict[str, Any]) -> dict[str, Any]:
