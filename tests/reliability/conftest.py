@@ -47,12 +47,22 @@ class Reply:
 class LiveApi:
     """An HTTP client for the running local runtime, authenticated as the suite's tenant."""
 
-    def __init__(self, base_url: str, key: str, namespace: str, namespace_id: str, table: Any) -> None:
+    def __init__(
+        self, base_url: str, key: str, namespace: str, namespace_id: str, table: Any, organization: str = ""
+    ) -> None:
         self.base_url = base_url
-        self.key = key
+        self.key = key  # valid in every namespace of the organization
         self.namespace = namespace
         self.namespace_id = namespace_id
         self.table = table  # a boto3 client on the same DynamoDB Local, for stored-state checks
+        self.organization = organization  # its internal id, for tests that need more namespaces
+
+    def new_namespace(self, name: str) -> str:
+        """A new, empty namespace of the same organization (the key works in it): its name."""
+        from agent_sessions.identity.store import IdentityStore
+        from agent_sessions.settings import get_settings
+
+        return IdentityStore(get_settings()).create_namespace(self.organization, name).name
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -145,7 +155,7 @@ def live_api(dynamodb_local_endpoint: str, local_functions: Any, monkeypatch: py
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         try:
-            yield LiveApi(server.base_url, key, namespace.name, namespace.namespace_id, client)
+            yield LiveApi(server.base_url, key, namespace.name, namespace.namespace_id, client, organization)
         finally:
             server.shutdown()
             server.server_close()
