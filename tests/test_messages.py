@@ -68,6 +68,28 @@ def test_idempotent_append_replays(api, table):
     assert other["statusCode"] == 409
 
 
+def test_an_idempotent_batch_of_large_messages_is_stored_and_replayed_whole(api, table):
+    # the replay record keeps what the request does not repeat: it used to hold every
+    # message's content and passed DynamoDB's 400 KB item limit (a 500)
+    sid = api.created({})["session_id"]
+    batch = {
+        "messages": [
+            {"content": "a" * 200_000, "metadata": {"part": 0}},
+            {"content": "b" * 200_000, "tool_inputs": "c" * 50_000, "tool_outputs": "d" * 9, "metadata": {"part": 1}},
+        ]
+    }
+    first = append(api, sid, batch, headers={"Idempotency-Key": "large-1"})
+    assert first["statusCode"] == 200
+    again = append(api, sid, batch, headers={"Idempotency-Key": "large-1"})
+    assert header_of(again, "Idempotent-Replayed") == "true"
+    assert body_of(again) == body_of(first)
+    assert [m["content"][:1] for m in body_of(again)["messages"]] == ["a", "b"]
+    assert body_of(again)["messages"][1]["tool_inputs"] == "c" * 50_000
+    assert messages_in_table(table, sid) == [(0, "a" * 200_000), (1, "b" * 200_000)]
+    records = [i for i in scan_all(table) if i.get("kind", {}).get("S") == "idempotency"]
+    assert records and all(len(i["response_body"]["S"]) < 2_000 for i in records)
+
+
 def test_quota_refusals_write_nothing(api, table):
     sid = api.created({"quotas": {"max_messages": 3, "max_tokens_total": 100, "max_tool_calls": 1}})["session_id"]
     assert append(api, sid, {"messages": [{"content": "a", "token_count": 60}, {"content": "b"}]})["statusCode"] == 200

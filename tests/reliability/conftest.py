@@ -56,6 +56,7 @@ class LiveApi:
         self.namespace_id = namespace_id
         self.table = table  # a boto3 client on the same DynamoDB Local, for stored-state checks
         self.organization = organization  # its internal id, for tests that need more namespaces
+        self._local = threading.local()
 
     def new_namespace(self, name: str) -> str:
         """A new, empty namespace of the same organization (the key works in it): its name."""
@@ -63,7 +64,6 @@ class LiveApi:
         from agent_sessions.settings import get_settings
 
         return IdentityStore(get_settings()).create_namespace(self.organization, name).name
-        self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)

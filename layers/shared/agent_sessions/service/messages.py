@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent_sessions import clock
 from agent_sessions.errors import (
@@ -115,7 +115,8 @@ class MessageService:
             try:
                 self.store.append(plan)
             except IdempotencyKeyTaken as taken:
-                return AppendResult.model_validate_json(replay(taken.record, "append_messages", body_hash)), True
+                stored = AppendResult.model_validate_json(replay(taken.record, "append_messages", body_hash))
+                return with_repeated_fields(stored, batch), True
             except AppendRefused as refused:
                 if refused.current is None:
                     raise session_not_found(session_id) from None
@@ -268,7 +269,7 @@ class MessageService:
         )
         if idempotency_key is None:
             return plan_without_record
-        result = self._result(plan_without_record, current)
+        result = without_repeated_fields(self._result(plan_without_record, current))
         record = self.sessions.idempotency_record(tenant, idempotency_key, "append_messages", body_hash, result, now)
         return dataclasses.replace(plan_without_record, idempotency=record)
 
@@ -363,3 +364,28 @@ def rate_mode_for(session: SessionItem, now_ms: int) -> str:
     if session.quotas is None or session.quotas.rate_limit_messages_per_minute is None:
         return RATE_NONE
     return RATE_SAME_WINDOW if session.rate_window == now_ms // 60_000 else RATE_NEW_WINDOW
+
+
+# A replay is served only for the same body (the same hash), so an append's idempotency record
+# leaves out what the request repeats, each message's content, tool inputs and outputs and
+# metadata, and the replay fills them back in from the request. Kept whole, the record of a
+# batch of large messages passed DynamoDB's 400 KB item limit (and doubled the transaction's
+# bytes), which failed the append with a 500.
+def without_repeated_fields(result: AppendResult) -> AppendResult:
+    blank: dict[str, Any] = {"content": "", "tool_inputs": None, "tool_outputs": None, "metadata": {}}
+    return result.model_copy(update={"messages": [m.model_copy(update=blank) for m in result.messages]})
+
+
+def with_repeated_fields(stored: AppendResult, batch: list[MessageIn]) -> AppendResult:
+    messages = [
+        message.model_copy(
+            update={
+                "content": given.content,
+                "tool_inputs": given.tool_inputs,
+                "tool_outputs": given.tool_outputs,
+                "metadata": given.metadata,
+            }
+        )
+        for message, given in zip(stored.messages, batch, strict=True)
+    ]
+    return stored.model_copy(update={"messages": messages})
