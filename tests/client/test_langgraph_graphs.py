@@ -388,3 +388,49 @@ def test_threads_list_across_the_namespace_and_other_sessions_are_not_threads(
     assert len(listed) == 2 * 3 and all(t.metadata["source"] == "loop" for t in listed)  # two loop steps a turn
     assert len(list(saver.list(None, limit=2))) == 2
     assert saver.get_tuple({"configurable": {"thread_id": "not-a-thread"}}) is None
+
+
+class ProfileState(TypedDict):
+    messages: Annotated[list[Any], add_messages]
+    profile: dict[str, Any]
+    steps: int
+
+
+def long_graph(checkpointer: Any, steps: int) -> Any:
+    def step(state: ProfileState) -> dict[str, Any]:
+        done = state.get("steps", 0) + 1
+        return {"messages": [AIMessage(f"step {done}", id=f"s{done}")], "steps": done}
+
+    builder = StateGraph(ProfileState)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", lambda state: "step" if state["steps"] < steps else END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def test_reading_the_latest_checkpoint_of_a_long_thread_takes_a_few_requests(live_api: Any) -> None:
+    import httpx
+
+    class Counting(httpx.HTTPTransport):
+        requests = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            Counting.requests += 1
+            return super().handle_request(request)
+
+    client = AgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace, transport=Counting())
+    config = {"configurable": {"thread_id": f"long-{uuid.uuid4().hex[:8]}"}, "recursion_limit": 400}
+    given = {"messages": [HumanMessage("go", id="go")], "profile": {"name": "Ada", "notes": "n" * 2000}}
+    long_graph(AgentSessionsSaver(client), 300).invoke(given, config)
+    reference = InMemorySaver()
+    long_graph(reference, 300).invoke(given, config)
+    stored = client.get_session(session_id_for(config["configurable"]["thread_id"])).message_count
+    assert stored > 600  # three pages and more of records: the profile was written at the start
+
+    Counting.requests = 0
+    latest = AgentSessionsSaver(client).get_tuple(config)  # a new saver: nothing cached
+    assert latest is not None
+    assert latest.checkpoint["channel_values"] == reference.get_tuple(config).checkpoint["channel_values"]
+    # the newest page, then the profile's record and the messages' span side by side
+    assert Counting.requests <= 4, Counting.requests
+    client.close()

@@ -12,13 +12,16 @@ in the console like any other session. What LangGraph stores becomes that sessio
   `new_versions`), never the whole state: an unchanged channel is found through the record's
   `loc` (for each channel, the seq of the record that holds its current value). A list channel
   (a conversation's `messages`) that grew by appending is stored as the appended elements
-  only, against the parent's list; it is written whole again when the appended bytes since it
-  was last written whole reach its whole size (so a growing list costs at most about three
-  times its final size in all) or after `REFRESH_STEPS` steps (so a read never reaches further
-  back than that). Stored bytes therefore grow with what the run adds, not with steps × state;
-- reading a checkpoint is one request in the common case: the newest 200 messages, newest
-  first, hold the latest checkpoint, its pending writes and every record its values come from;
-  an older checkpoint is found by reading back from the newest;
+  only, against the parent's list; it is written whole again when the bytes appended since it
+  was last written whole reach its whole size (so all of a growing list's writes add up to at
+  most about three times its final size: stored bytes grow with what the run adds, not with
+  steps × state), or after `REFRESH_STEPS` steps of its lineage (which bounds how far back a
+  read reaches, at the price of one whole copy per 500 steps);
+- reading the latest checkpoint takes the newest page of messages (200, newest first: the
+  checkpoint and its pending writes) and then, side by side, the spans the values come from
+  (for each channel, from where it was last written whole to where its version is): a
+  constant number of request waves, and bytes in proportion to the state, whatever the
+  thread's length. An older checkpoint is searched for back from the newest page;
 - writes are exactly-once under retries: the client's `Idempotency-Key` makes a retried append
   the first one's replay, and what a caller repeats is harmless: the newest record of a
   checkpoint is the one read, and pending writes are deduplicated by (task_id, idx) on read,
@@ -40,6 +43,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -73,7 +77,7 @@ PAGE = 200  # the history route's largest page
 PART_CHARS = 200_000  # a message holds 256 KiB; a record's JSON is ASCII, so chars are bytes
 BATCH_MESSAGES = 90  # an append takes 99 messages (98 with an Idempotency-Key)
 BATCH_CHARS = 4_000_000  # and its request must fit Lambda's 6 MB payload
-REFRESH_STEPS = 64  # a channel is written whole at least every 64 steps of its lineage
+REFRESH_STEPS = 500  # and at least every 500 steps of its lineage (bounds what a read reaches back)
 PATCH_PARALLELISM = 16
 REWRITE_ATTEMPTS = 5
 SESSION_PREFIX = "lg-"
@@ -117,12 +121,29 @@ def _run_sync(client: AgentSessionsClient, flow: _Flow) -> Any:
             return stop.value
         answer, error = None, None
         if isinstance(step, list):
-            answer = [_attempt_sync(client, call) for call in step]
+            # httpx's Client is thread-safe: the reads of one step go side by side, as in async
+            answer = (
+                list(_pool().map(lambda call: _attempt_sync(client, call), step))
+                if len(step) > 1
+                else [_attempt_sync(client, call) for call in step]
+            )
         else:
             try:
                 answer = getattr(client, step.method)(*step.args, **step.kwargs)
             except AgentSessionsError as failure:
                 error = failure
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-sessions-langgraph")
+        return _POOL
 
 
 def _attempt_sync(client: AgentSessionsClient, call: _Call) -> Any:
@@ -167,7 +188,8 @@ def _raise_first(answers: list[Any]) -> None:
 
 
 class _Thread:
-    """The newest messages of a thread's session, contiguous from `low` to its last seq, and the
+    """What was read of a thread's session: its newest messages, contiguous from `low` to its
+    last seq, plus older spans read for the records a checkpoint's values come from; and the
     records they hold."""
 
     def __init__(self, total: int, messages: list[models.Message]) -> None:
@@ -175,26 +197,57 @@ class _Thread:
         self.messages: dict[int, models.Message] = {}
         self.low = total
         self._records: dict[int, dict[str, Any]] = {}
-        self._parsed_from = total
-        self._writes: dict[tuple[str, str], list[int]] = {}
-        self._writes_from = -1
+        self._unparsed: set[int] = set()
+        self._writes: dict[tuple[str, str], list[int]] | None = None
         self.add(messages)
 
     def add(self, messages: list[models.Message]) -> None:
         for message in messages:
-            if message.seq < self.total:
+            if message.seq < self.total and message.seq not in self.messages:
                 self.messages[message.seq] = message
+                self._unparsed.add(message.seq)
         while self.low > 0 and self.low - 1 in self.messages:
             self.low -= 1
 
+    def missing(self, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The parts of [start, stop) spans not read yet, as spans."""
+        wanted = sorted({seq for start, stop in spans for seq in range(max(0, start), min(stop, self.total))})
+        gaps: list[tuple[int, int]] = []
+        for seq in wanted:
+            if seq in self.messages:
+                continue
+            if gaps and gaps[-1][1] == seq:
+                gaps[-1] = (gaps[-1][0], seq + 1)
+            else:
+                gaps.append((seq, seq + 1))
+        return gaps
+
     def records(self) -> dict[int, dict[str, Any]]:
-        """Every whole record in the loaded range, by the seq of its first message."""
-        for seq in range(self.low, self._parsed_from):
-            record = self._parse(seq)
-            if record is not None:
-                self._records[seq] = record
-        self._parsed_from = self.low
+        """Every whole record read, by the seq of its first message."""
+        if self._unparsed:
+            for seq in sorted(self._unparsed):
+                record = self._parse(seq)
+                if record is not None:
+                    self._records[seq] = record
+                    self._writes = None
+            # a record's later parts may arrive after its first: keep trying first parts
+            self._unparsed = {seq for seq in self._unparsed if self._waiting(seq)}
         return self._records
+
+    def parts_missing(self) -> list[tuple[int, int]]:
+        """The spans of records whose first part was read but not all the others."""
+        spans = []
+        for seq in self._unparsed:
+            message = self.messages[seq]
+            spans.append((seq, seq + int(message.metadata.get("parts", 1))))
+        return spans
+
+    def _waiting(self, seq: int) -> bool:
+        message = self.messages[seq]
+        metadata = message.metadata or {}
+        if metadata.get("langgraph") != "part" or metadata.get("part") != 0:
+            return False
+        return any(seq + index not in self.messages for index in range(int(metadata.get("parts", 0))))
 
     def _parse(self, seq: int) -> dict[str, Any] | None:
         message = self.messages[seq]
@@ -220,18 +273,21 @@ class _Thread:
 
     def writes(self) -> dict[tuple[str, str], list[int]]:
         """(ns, checkpoint id) → the seqs of its writes records, oldest first."""
-        if self._writes_from != self.low:
+        records = self.records()
+        if self._writes is None:
             self._writes = {}
-            for seq, record in sorted(self.records().items()):
+            for seq, record in sorted(records.items()):
                 if record["k"] == "w":
                     self._writes.setdefault((record["ns"], record["id"]), []).append(seq)
-            self._writes_from = self.low
         return self._writes
 
-    def checkpoints(self, ns: str | None) -> dict[tuple[str, str], int]:
-        """(ns, checkpoint id) → the seq of its newest record (a re-put record replaces)."""
+    def checkpoints(self, ns: str | None, newest_only: bool = False) -> dict[tuple[str, str], int]:
+        """(ns, checkpoint id) → the seq of its newest record (a re-put record replaces); with
+        `newest_only`, among the contiguous newest messages only (where a search looks)."""
         found: dict[tuple[str, str], int] = {}
         for seq, record in sorted(self.records().items()):
+            if newest_only and seq < self.low:
+                continue
             if record["k"] == "cp" and (ns is None or record["ns"] == ns):
                 found[(record["ns"], record["id"])] = seq
         return found
@@ -538,36 +594,43 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
     # --- reading ---------------------------------------------------------------------------------
 
     def _read(self, sid: str, wanted: Any) -> _Flow:
-        """The thread's newest messages, read back until `wanted(thread)` (the lowest seq still
-        needed, or None) is satisfied; None when the session does not exist."""
+        """The thread's newest page, then whatever spans `wanted(thread)` still names (a list of
+        [start, stop) seq spans; empty when done), read side by side; None when the session
+        does not exist."""
         try:
             page = yield _Call("get_history", (sid,), {"limit": PAGE, "order": "desc"})
         except NotFoundError:
             return None
         thread = _Thread(page.total_messages, page.messages)
-        while thread.low > 0:
-            need = wanted(thread)
-            if need is None or need >= thread.low:
-                break
-            low = thread.low
-            need = max(0, need)
+        while True:
+            thread.records()
+            gaps = thread.missing([*wanted(thread), *thread.parts_missing()])
+            if not gaps:
+                return thread
             calls = [
-                _Call("get_history", (sid,), {"limit": min(PAGE, low - start), "offset": start, "order": "asc"})
-                for start in range(need, low, PAGE)
+                _Call("get_history", (sid,), {"limit": min(PAGE, stop - offset), "offset": offset, "order": "asc"})
+                for start, stop in gaps
+                for offset in range(start, stop, PAGE)
             ]
+            before = len(thread.messages)
             pages = yield calls
             _raise_first(pages)
             for older in pages:
                 thread.add(older.messages)
-            if thread.low == low:
-                raise RuntimeError(f"history of {sid} did not advance below seq {low}")
-        return thread
+            if len(thread.messages) == before:
+                raise RuntimeError(f"history of {sid} did not advance while reading {gaps[:3]}")
 
     @staticmethod
-    def _reach(record: dict[str, Any], seq: int) -> int:
-        """The lowest seq a checkpoint's values are read from."""
-        starts = [seq if entry[1] < 0 else entry[1] for entry in record["loc"].values()]
-        return min([seq, *starts])
+    def _spans(thread: _Thread, seq: int) -> builtins.list[tuple[int, int]]:
+        """The spans a checkpoint's values are read from: for each channel, from the record its
+        value was last written whole in to the record holding its current version."""
+        record = thread.records()[seq]
+        spans = []
+        for entry in record["loc"].values():
+            holder = seq if entry[0] < 0 else entry[0]
+            start = seq if entry[1] < 0 else entry[1]
+            spans.append((start, holder + 1))
+        return spans
 
     def _value(self, thread: _Thread, channel: str, seq: int) -> tuple[Any, builtins.list[builtins.list[str]] | None]:
         """A channel's value as stored at record `seq` (following append chains back), and the
@@ -641,16 +704,16 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
         sid = session_id_for(thread_id)
 
         def target(thread: _Thread) -> int | None:
-            found = thread.checkpoints(ns)
+            found = thread.checkpoints(ns, newest_only=True)
             if checkpoint_id is not None:
                 return found.get((ns, checkpoint_id))
             return max(found.values(), default=None)
 
-        def wanted(thread: _Thread) -> int | None:
+        def wanted(thread: _Thread) -> builtins.list[tuple[int, int]]:
             seq = target(thread)
             if seq is None:
-                return thread.low - PAGE  # not in what was read: read further back
-            return self._reach(thread.records()[seq], seq)
+                return [(thread.low - PAGE, thread.low)]  # not among the newest: read further back
+            return self._spans(thread, seq)
 
         thread = yield from self._read(sid, wanted)
         if thread is None:
@@ -674,7 +737,7 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
         ns = configurable.get("checkpoint_ns")
         only = get_checkpoint_id(config)
         before_id = get_checkpoint_id(before) if before else None
-        thread = yield from self._read(session_id_for(thread_id), lambda thread: 0)
+        thread = yield from self._read(session_id_for(thread_id), lambda thread: [(0, thread.total)])
         if thread is None:
             return []
         found = sorted(thread.checkpoints(ns).items(), key=lambda item: item[0][1], reverse=True)
@@ -766,7 +829,7 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
         except (ConflictError, ValidationError, PayloadTooLargeError):
             # The target exists (or the source is past one fork's 10,000 messages): copy record by
             # record, every checkpoint re-encoded against its copied parent.
-            thread = yield from self._read(source_sid, lambda thread: 0)
+            thread = yield from self._read(source_sid, lambda thread: [(0, thread.total)])
             if thread is not None:
                 keep = sorted(thread.checkpoints(None).values())
                 yield from self._append_copies(thread, str(source), target_sid, str(target), keep, None)
@@ -815,7 +878,7 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
         blank every message before. A crash between the two leaves duplicates of the kept
         records (the newest copy is read), never a missing one; the next call finishes the job."""
         for _ in range(REWRITE_ATTEMPTS):
-            thread = yield from self._read(sid, lambda thread: 0)
+            thread = yield from self._read(sid, lambda thread: [(0, thread.total)])
             if thread is None:
                 return
             keep = choose(thread)
