@@ -70,13 +70,14 @@ $(BENCH_VENV)/.installed: benchmarks/requirements.txt
 	touch $@
 
 .PHONY: bench
-bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls, partition model and capacity, warm overhead, history vs LangChain, gateway; writes benchmarks/results.json and a chart
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls, partition model and capacity, warm overhead, history vs LangChain, gateway, LangGraph saver and LangChain history; writes benchmarks/results.json and a chart
 	$(PY) benchmarks/bench_coldstart.py
 	$(PY) benchmarks/bench_operations.py
 	$(PY) benchmarks/partitions.py
 	$(PY) benchmarks/capacity.py
 	$(PY) benchmarks/bench_messages.py
 	$(PY) benchmarks/bench_gateway.py
+	$(PY) benchmarks/bench_langgraph.py
 	$(BENCH_VENV)/bin/python benchmarks/chart.py
 
 .PHONY: run

@@ -25,39 +25,35 @@ from bench_setup import write_results  # first: puts the layer and the runtime o
 
 # isort: on
 
+import itertools
 import os
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import boto3
 import httpx
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
-
-from bench_operations import Meter  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
-from langgraph.graph import END, START, StateGraph  # noqa: E402
-from langgraph.graph.message import add_messages  # noqa: E402
-
-from agent_sessions.store.client import dynamodb  # noqa: E402
-from agent_sessions_client import AgentSessionsClient  # noqa: E402
-from agent_sessions_client.integrations.langchain import AgentSessionsChatMessageHistory  # noqa: E402
-from agent_sessions_client.integrations.langgraph import AgentSessionsSaver, session_id_for  # noqa: E402
-from local_runtime.apigateway import Gateway  # noqa: E402
-from local_runtime.lambdas import Functions  # noqa: E402
-from local_runtime.server import LocalServer  # noqa: E402
-from local_runtime.template import create_tables, read_stack  # noqa: E402
-from support import dynamodb_local  # noqa: E402
+from agent_sessions.store.client import dynamodb
+from agent_sessions_client import AgentSessionsClient
+from agent_sessions_client.integrations.langchain import AgentSessionsChatMessageHistory
+from agent_sessions_client.integrations.langgraph import AgentSessionsSaver, session_id_for
+from bench_operations import Meter
+from local_runtime.apigateway import Gateway
+from local_runtime.lambdas import Functions
+from local_runtime.server import LocalServer
+from local_runtime.template import create_tables, read_stack
+from support import dynamodb_local
 
 TABLES = {"SessionsTable": "bench-sessions", "IdentitiesTable": "bench-identities"}
 STEPS = (50, 100, 150, 200)
@@ -201,9 +197,8 @@ def main() -> None:
         organization = identities.create_organization("bench").internal_id
         identities.create_namespace(organization, "bench")
         key = identities.create_key(organization, namespaces=None, scopes=["sessions:read", "sessions:write"]).key
-        server = LocalServer(
-            ("127.0.0.1", 0), Gateway(stack, functions.invoke), functions, access_log=open(os.devnull, "w")
-        )  # noqa: SIM115
+        quiet = open(os.devnull, "w")  # noqa: SIM115  # the server's access log, open for the whole run
+        server = LocalServer(("127.0.0.1", 0), Gateway(stack, functions.invoke), functions, access_log=quiet)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         transport = CountingTransport()
         client = AgentSessionsClient(server.base_url, key, "bench", transport=transport)
@@ -251,7 +246,7 @@ def _growth(rows: dict[str, Any]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for name, field in names.items():
         sizes = [rows[str(steps)][field] for steps in STEPS]
-        found[name] = [sizes[0]] + [later - earlier for earlier, later in zip(sizes, sizes[1:], strict=False)]
+        found[name] = [sizes[0]] + [later - earlier for earlier, later in itertools.pairwise(sizes)]
     return found
 
 

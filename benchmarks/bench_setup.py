@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "layers" / "shared")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "layers" / "shared"), str(ROOT / "clients" / "python")]
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "bench",

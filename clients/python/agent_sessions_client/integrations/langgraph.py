@@ -17,8 +17,8 @@ in the console like any other session. What LangGraph stores becomes that sessio
   most about three times its final size: stored bytes grow with what the run adds, not with
   steps × state), or after `REFRESH_STEPS` steps of its lineage (which bounds how far back a
   read reaches, at the price of one whole copy per 500 steps);
-- reading the latest checkpoint takes the newest page of messages (200, newest first: the
-  checkpoint and its pending writes) and then, side by side, the spans the values come from
+- reading the latest checkpoint takes the newest page of messages (40, newest first: the
+  checkpoint and its pending writes; further back, 200 at a time, when it is not there) and then, side by side, the spans the values come from
   (for each channel, from where it was last written whole to where its version is): a
   constant number of request waves, and bytes in proportion to the state, whatever the
   thread's length. An older checkpoint is searched for back from the newest page;
@@ -74,6 +74,7 @@ from agent_sessions_client.errors import (
 __all__ = ["AgentSessionsSaver"]
 
 PAGE = 200  # the history route's largest page
+FIRST_PAGE = 40  # a read's first page: the latest checkpoint and its pending writes, usually
 PART_CHARS = 200_000  # a message holds 256 KiB; a record's JSON is ASCII, so chars are bytes
 BATCH_MESSAGES = 90  # an append takes 99 messages (98 with an Idempotency-Key)
 BATCH_CHARS = 4_000_000  # and its request must fit Lambda's 6 MB payload
@@ -598,7 +599,7 @@ class AgentSessionsSaver(BaseCheckpointSaver[int]):
         [start, stop) seq spans; empty when done), read side by side; None when the session
         does not exist."""
         try:
-            page = yield _Call("get_history", (sid,), {"limit": PAGE, "order": "desc"})
+            page = yield _Call("get_history", (sid,), {"limit": FIRST_PAGE, "order": "desc"})
         except NotFoundError:
             return None
         thread = _Thread(page.total_messages, page.messages)
