@@ -10,8 +10,8 @@
    overhead and the indexes are in the write units instead); SQLite's are the blobs in its
    two tables (not the file's pages); InMemorySaver's are its serialized values.
 2. LangChain's chat history: writing and reading 10, 1,000 and 10,000 messages (round trips,
-   time), beside LangChain's `DynamoDBChatMessageHistory` on the same DynamoDB Local (from
-   the messages benchmark's peer run: it keeps the history in one item and stops at 400 KB).
+   time), beside LangChain's `DynamoDBChatMessageHistory` on DynamoDB Local (the messages
+   benchmark's peer run, same sizes: it keeps the history in one item and stops at 400 KB).
 
 Runs the real functions behind the local gateway on DynamoDB Local, over HTTP, in this process
 (so botocore's hooks see every DynamoDB call). Prints tables; writes benchmarks/results.json
@@ -251,6 +251,17 @@ def _growth(rows: dict[str, Any]) -> dict[str, list[int]]:
 
 
 def _peer(endpoint: str) -> dict[str, Any] | None:
+    """The peer's figures from the messages benchmark's run (make bench runs it first; the same
+    sizes), else a run of it now."""
+    import json
+
+    from bench_setup import ROOT
+
+    results = ROOT / "benchmarks" / "results.json"
+    if results.exists():
+        found = json.loads(results.read_text()).get("messages", {}).get("peer_langchain")
+        if found:
+            return dict(found)
     from bench_messages import run_peer
 
     peer: Callable[[str], dict[str, Any] | None] = run_peer
