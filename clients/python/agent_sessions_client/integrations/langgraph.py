@@ -18,10 +18,11 @@ in the console like any other session. What LangGraph stores becomes that sessio
   steps × state), or after `REFRESH_STEPS` steps of its lineage (which bounds how far back a
   read reaches, at the price of one whole copy per 500 steps);
 - reading the latest checkpoint takes the newest page of messages (40, newest first: the
-  checkpoint and its pending writes; further back, 200 at a time, when it is not there) and then, side by side, the spans the values come from
-  (for each channel, from where it was last written whole to where its version is): a
-  constant number of request waves, and bytes in proportion to the state, whatever the
-  thread's length. An older checkpoint is searched for back from the newest page;
+  checkpoint and its pending writes; further back, 200 at a time, when it is not there),
+  then, side by side, the spans the values come from (for each channel, from where it was
+  last written whole to where its version is): a constant number of request waves, and
+  bytes in proportion to the state, whatever the thread's length. An older checkpoint is
+  searched for back from the newest page;
 - writes are exactly-once under retries: the client's `Idempotency-Key` makes a retried append
   the first one's replay, and what a caller repeats is harmless: the newest record of a
   checkpoint is the one read, and pending writes are deduplicated by (task_id, idx) on read,
@@ -80,6 +81,7 @@ BATCH_MESSAGES = 90  # an append takes 99 messages (98 with an Idempotency-Key)
 BATCH_CHARS = 4_000_000  # and its request must fit Lambda's 6 MB payload
 REFRESH_STEPS = 500  # and at least every 500 steps of its lineage (bounds what a read reaches back)
 PATCH_PARALLELISM = 16
+PARALLEL_READS = 8  # requests of one step in flight at once
 REWRITE_ATTEMPTS = 5
 SESSION_PREFIX = "lg-"
 HASHED_PREFIX = "lgh-"
@@ -143,7 +145,7 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="agent-sessions-langgraph")
+            _POOL = ThreadPoolExecutor(max_workers=PARALLEL_READS, thread_name_prefix="agent-sessions-langgraph")
         return _POOL
 
 
@@ -164,7 +166,8 @@ async def _run_async(client: AsyncAgentSessionsClient, flow: _Flow) -> Any:
             return stop.value
         answer, error = None, None
         if isinstance(step, list):
-            answer = await asyncio.gather(*(_attempt_async(client, call) for call in step))
+            lanes = asyncio.Semaphore(PARALLEL_READS)  # as many at once as the sync pool makes
+            answer = await asyncio.gather(*(_attempt_async(client, call, lanes) for call in step))
         else:
             try:
                 answer = await getattr(client, step.method)(*step.args, **step.kwargs)
@@ -172,11 +175,12 @@ async def _run_async(client: AsyncAgentSessionsClient, flow: _Flow) -> Any:
                 error = failure
 
 
-async def _attempt_async(client: AsyncAgentSessionsClient, call: _Call) -> Any:
-    try:
-        return await getattr(client, call.method)(*call.args, **call.kwargs)
-    except AgentSessionsError as failure:
-        return failure
+async def _attempt_async(client: AsyncAgentSessionsClient, call: _Call, lanes: asyncio.Semaphore) -> Any:
+    async with lanes:
+        try:
+            return await getattr(client, call.method)(*call.args, **call.kwargs)
+        except AgentSessionsError as failure:
+            return failure
 
 
 def _raise_first(answers: list[Any]) -> None:
