@@ -372,10 +372,23 @@ class Gateway:
             body = re.sub(r"\$context\.([A-Za-z0-9_.]+)", lambda m: variables.get(m.group(1), ""), template)
         headers = [("Content-Type", "application/json")]
         for name, value in ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items():
-            headers.append((name, str(value).strip("'")))
+            mapped = _mapped_header(str(value), variables)
+            if mapped is not None:
+                headers.append((name, mapped))
         headers.append(("x-amzn-RequestId", request_id))
         headers.append(("x-amzn-ErrorType", _error_type(response_type)))
         return HttpResponse(status, headers, body.encode("utf-8"), request_id=request_id)
+
+
+def _mapped_header(expression: str, variables: dict[str, str]) -> str | None:
+    """A gateway response header's value, as API Gateway maps it: a static value in single
+    quotes, or a context variable (`context.requestId`). Request parameters
+    (`method.request.*`) are not used by the template and are left out here."""
+    if len(expression) >= 2 and expression[0] == expression[-1] == "'":
+        return expression[1:-1]
+    if expression.startswith("context."):
+        return variables.get(expression.removeprefix("context."), "")
+    return None
 
 
 def _as_context_string(value: Any) -> str:
