@@ -7,7 +7,8 @@ the API (through the authorizer), the Lambda Invoke API, a local EventBridge, Sw
 /docs; runs the scheduled functions and feeds the table's stream to its consumer.
 Ctrl-C stops everything it started.
 
-Environment: PORT (3000), HOST (127.0.0.1), DEV_API_KEY, DEV_NAMESPACE (dev),
+Environment: PORT (3000), HOST (127.0.0.1; another interface also needs LOCAL_ALLOW_REMOTE=1,
+and the endpoints that take no credentials still answer this machine only), DEV_API_KEY, DEV_NAMESPACE (dev),
 LOCAL_STATE_DIR (.local), LOCAL_DATABASE (dynamodb-local | moto), SCHEDULE_SECONDS (run the
 schedules this often instead of their template rate), DYNAMODB_LOCAL_MAX_HEAP (512m: the
 JVM's -Xmx).
@@ -185,11 +186,39 @@ def upgrade_layout(client: Any) -> None:
         )
 
 
+def exposure(host: str, environ: Any) -> tuple[str | None, str | None]:
+    """(why not to start, what to warn of) for serving on `host`: another interface than
+    loopback needs LOCAL_ALLOW_REMOTE=1, and is served with a warning."""
+    from local_runtime.server import is_loopback
+
+    if is_loopback(host):
+        return None, None
+    if environ.get("LOCAL_ALLOW_REMOTE") != "1":
+        return (
+            f"HOST={host} would serve this machine's Agent Sessions to the network. Set "
+            "LOCAL_ALLOW_REMOTE=1 as well to mean it (the API still asks for API keys; the Lambda "
+            "Invoke API, the event bus and the authorizer-cache flush, which take no credentials, "
+            "keep answering this machine only).",
+            None,
+        )
+    return None, (
+        f"WARNING: serving on {host}: other machines can reach the API (the development key "
+        "below works for them too). The Lambda Invoke API, the event bus and the "
+        "authorizer-cache flush take no credentials and answer loopback clients only."
+    )
+
+
 def main() -> int:
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local"))
     state_dir.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "3000"))
+    refusal, warning = exposure(host, os.environ)
+    if refusal:
+        say(refusal)
+        return 2
+    if warning:
+        say(warning)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",

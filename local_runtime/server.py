@@ -6,6 +6,7 @@ per request: method, path, status, latency, request id (and the function that se
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import sys
@@ -24,6 +25,26 @@ INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 # API Gateway's FlushStageAuthorizersCache (what `revoke-key` calls after revoking a key).
 FLUSH_AUTHORIZERS_PATH = re.compile(r"^/restapis/([^/]+)/stages/([^/]+)/cache/authorizers/?$")
 SWAGGER = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address (or a host name to bind) is this machine's loopback."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _takes_no_credentials(method: str, path: str, target: str) -> bool:
+    """The local AWS endpoints beside the API: Lambda Invoke, EventBridge PutEvents and the
+    authorizer-cache flush. API Gateway's routes authenticate with API keys; these do not."""
+    if method == "POST" and INVOKE_PATH.match(path):
+        return True
+    if method == "DELETE" and FLUSH_AUTHORIZERS_PATH.match(path):
+        return True
+    return method == "POST" and path == "/" and bool(target)
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -117,6 +138,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        if _takes_no_credentials(self.command, path, self.headers.get("X-Amz-Target", "")) and not is_loopback(
+            self.client_address[0]
+        ):
+            # The Lambda Invoke API, the event bus and the cache flush answer anyone who can
+            # reach them, as `sam local start-lambda` does: only this machine may.
+            message = b'{"message": "This endpoint takes no credentials and answers this machine only"}'
+            self._send(403, [("Content-Type", "application/json")], message)
+            self.server.log_access(self.command, self.path, 403, started, "", f"refused {self.client_address[0]}")
+            return
         invoke = INVOKE_PATH.match(path)
         if invoke and self.command == "POST":
             self._invoke(invoke.group(1), body, started)
