@@ -6,7 +6,8 @@ Costs (DESIGN §4), for a page that the index answers without residual filtering
 - 2 round trips: the shard queries (16 Query calls, in parallel; a shard that runs dry
   before the page is complete is read again) and one batch get of the page's heads and
   bodies plus the 16 counter shards whose sum is the exact `total` (⌈(2·(limit+1)+16)/100⌉
-  BatchGetItem calls, in parallel).
+  BatchGetItem calls, in parallel). The first page also reads the 16 due-index shards beside
+  the listing's (sessions that ended but are not settled yet come off the counter's total).
 - any other filter (status, created range on the activity index, several lookups together):
   the heads are read first and the bodies of the page's sessions after (3 round trips); the
   exact `total` costs reading every match of the chosen partition's heads once, on the first
@@ -217,6 +218,10 @@ class SessionLister:
         # hash, under 4 in 100,000 pages of 20 (binomial tail, every shard), fewer for larger
         # pages; each entry read is a key of ~150 bytes.
         first_batch = wanted if plan.residual or count_rest else -(-3 * wanted // keys.LIST_SHARDS) + 4
+        # The counter still counts sessions that ended (expired, or terminated past their
+        # retention) but that the expiry job has not settled yet: they are read from the due
+        # index beside the listing's own reads, and taken off the total.
+        ended_reads = self.store.start_reading_ended(now) if want_counter else None
         merge = ShardMerge(self.store, plan, boundary, exhausted, min(first_batch, MAX_BATCH))
         counter_value: int | None = None
 
@@ -270,6 +275,7 @@ class SessionLister:
             total = int(known_total)
         elif plan.counter_partition is not None:
             total = counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition)
+            total -= self._ended_but_counted(tenant, query, ended_reads or [], now)
         else:
             total = skipped + len(page) + matched_beyond
         next_cursor = None
@@ -285,6 +291,34 @@ class SessionLister:
             total=total,
             pagination=Pagination(limit=query.limit, next_cursor=next_cursor, has_more=has_more),
         )
+
+    def _ended_but_counted(self, tenant: Tenant, query: ListQuery, reads: list[Any], now: int) -> int:
+        """How many sessions the filter's counter counts that can no longer be seen: the due
+        entries of this namespace whose visibility has passed, checked against their heads
+        (read consistently: one that the job removed meanwhile is no longer counted) and the
+        filter. Costs the due shards' queries (read side by side with the page's) and, when
+        there are such sessions, one batch get of their heads: in proportion to the sessions
+        due but not yet settled, nothing more when the job is up to date."""
+        prefix = f"#{tenant.namespace_id}#"
+        ended = [item for read in reads for item in read.result() if prefix in item["DUESK"]["S"]]
+        if not ended:
+            return 0
+        probes = metadata_probes(tenant.namespace_id, query)
+        found = self.store.batch_get(_session_keys(ended, False, probes))
+        count = 0
+        for item in ended:
+            session = _session_from(found, item)
+            if session is None or session.visible_until_ms(self.settings.terminated_retention_seconds) > now:
+                continue  # settled meanwhile (the counter no longer counts it), or visible again
+            if session.layout == 1:
+                continue  # ended before the layout migration, which counted only live sessions
+            if query.user_id is not None and session.user_id != query.user_id:
+                continue
+            if query.agent_id is not None and session.agent_id != query.agent_id:
+                continue
+            if all((item["PK"]["S"], probe) in found for probe in probes):
+                count += 1
+        return count
 
     def _sorted_in_memory(
         self,

@@ -24,7 +24,8 @@ BATCH_GET_MAX = 100
 TRANSACTION_MAX = 100  # DynamoDB's limit of actions in one TransactWriteItems
 BATCH_WRITE_MAX = 25
 # Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
-PARALLEL_CALLS = keys.LIST_SHARDS
+# A first list page with an exact total reads the due shards beside its listing shards.
+PARALLEL_CALLS = keys.LIST_SHARDS + keys.DUE_SHARDS
 _pool: Any = None  # a ThreadPoolExecutor, made on first use
 
 
@@ -388,6 +389,37 @@ class SessionStore(TableStore):
         with store_errors():
             response = self.client.query(**request)
         return IndexPage(items=response.get("Items", []), last_key=response.get("LastEvaluatedKey"))
+
+    def start_reading_ended(self, now_ms: int) -> list[Any]:
+        """Start reading, on the parallel pool, every due entry whose visibility has passed by
+        `now_ms` (sessions that ended but that the expiry job has not settled yet, in every
+        namespace): one future per due shard, each a list of index items."""
+        return [parallel_pool().submit(self._ended_in_shard, shard, now_ms) for shard in range(keys.DUE_SHARDS)]
+
+    def _ended_in_shard(self, shard: int, now_ms: int) -> list[Item]:
+        found: list[Item] = []
+        start: Item | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": keys.DUE_INDEX,
+                "KeyConditionExpression": "DUEPK = :shard AND DUESK <= :now",
+                # what is due only to go idle is still visible: left out (read, not returned)
+                "FilterExpression": "visible_until_ms <= :now_ms",
+                "ExpressionAttributeValues": {
+                    ":shard": {"S": keys.due_pk(shard)},
+                    ":now": {"S": keys.due_sk(now_ms, "~", "~")},
+                    ":now_ms": {"N": str(now_ms)},
+                },
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            with store_errors():
+                response = self.client.query(**request)
+            found.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return found
 
     def mark_idle(self, namespace_id: str, session_id: str, seen: Item, due_ms: int) -> bool:
         """Write `idle` if the session is as the job saw it (same version, still active, no
