@@ -145,3 +145,21 @@ def test_gateway_responses_use_the_error_envelope():
         assert set(envelope["error"]) == {"type", "message", "code", "details"}
         if "StatusCode" in responses[response_type]:
             assert envelope["status"] == responses[response_type]["StatusCode"]
+
+
+def test_the_admin_policy_allows_the_authorizer_cache_flush_and_the_identity_writes():
+    policy = load_template()["Resources"]["KeyAdminPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_sid = {statement["Sid"]: statement for statement in policy}
+    flush = by_sid["FlushAuthorizerCache"]
+    assert flush["Action"] == "apigateway:DELETE"
+    assert flush["Resource"]["Fn::Sub"].endswith("::/restapis/${SessionsApi}/stages/${Stage}/cache/authorizers")
+    # every DynamoDB call the identity store makes (transactions need their items' actions)
+    assert set(by_sid["Identities"]["Action"]) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:Query",
+    }
+    outputs = load_template()["Outputs"]
+    assert outputs["KeyAdminPolicyArn"]["Value"] == {"Ref": "KeyAdminPolicy"}
