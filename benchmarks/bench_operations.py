@@ -340,6 +340,12 @@ def main() -> None:
         print(f"\nWarm handler time with DynamoDB answered from a recording (ms, {WARM_SAMPLES} requests)")
         print(f"{'operation':30} {'p50':>7} {'p99':>7}")
         replayable = ["get", "append, If-Match", "history, newest 50", "list namespace", "create"]
+        from agent_sessions import clock
+
+        frozen_at = clock.now_ms()
+        # Answers are matched to requests by their bodies: a request that names the time (a
+        # first list page's due-index reads) must name the same time in the replays.
+        clock.now_ms = lambda: frozen_at  # type: ignore[assignment]
         for name in replayable:
             recorder.recording, recorder.by_request = [], {}
             replay_count = state["count"]

@@ -93,14 +93,16 @@ def test_totals_leave_out_what_ended_before_the_job_settled_it(
     check({"stays", "stays too"})
 
 
-def test_when_the_job_is_up_to_date_the_correction_reads_only_the_due_shards(
+def test_a_page_that_reaches_the_end_counts_what_it_saw_and_a_longer_listing_reads_the_due_shards(
     api: Any, frozen_clock: Any, sessions: dict[str, dict[str, Any]], calls: Any
 ) -> None:
+    frozen_clock.advance(700)  # "expires" has ended; the job has not run
     calls.reset()
-    listed(api, {"filters": {"user_id": "u1"}})
-    assert calls.calls == {"Query": keys.LIST_SHARDS + keys.DUE_SHARDS, "BatchGetItem": 1}
-    frozen_clock.advance(700)
+    whole = listed(api, {"filters": {"user_id": "u1"}})
+    assert whole["total"] == 4 and len(whole["results"]) == 4
+    assert calls.calls == {"Query": keys.LIST_SHARDS, "BatchGetItem": 1}  # no due shard read
     calls.reset()
-    page = listed(api, {"filters": {"user_id": "u1"}})
-    assert page["total"] == 4  # "expires" is due and ended: its head is read once more, to be sure
+    first = listed(api, {"filters": {"user_id": "u1"}, "limit": 2})
+    assert first["total"] == 4 and first["pagination"]["has_more"] is True
+    # the due shards beside the listing's; the ended session's head read once more, to be sure
     assert calls.calls == {"Query": keys.LIST_SHARDS + keys.DUE_SHARDS, "BatchGetItem": 2}

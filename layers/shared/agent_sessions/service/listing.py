@@ -6,8 +6,10 @@ Costs (DESIGN §4), for a page that the index answers without residual filtering
 - 2 round trips: the shard queries (16 Query calls, in parallel; a shard that runs dry
   before the page is complete is read again) and one batch get of the page's heads and
   bodies plus the 16 counter shards whose sum is the exact `total` (⌈(2·(limit+1)+16)/100⌉
-  BatchGetItem calls, in parallel). The first page also reads the 16 due-index shards beside
-  the listing's (sessions that ended but are not settled yet come off the counter's total).
+  BatchGetItem calls, in parallel). A first page that does not reach the partition's end also
+  reads the 16 due-index shards beside its own reads: sessions that ended but that the expiry
+  job has not settled yet come off the counter's total (a page that does reach the end counts
+  what it saw).
 - any other filter (status, created range on the activity index, several lookups together):
   the heads are read first and the bodies of the page's sessions after (3 round trips); the
   exact `total` costs reading every match of the chosen partition's heads once, on the first
@@ -219,9 +221,12 @@ class SessionLister:
         # pages; each entry read is a key of ~150 bytes.
         first_batch = wanted if plan.residual or count_rest else -(-3 * wanted // keys.LIST_SHARDS) + 4
         # The counter still counts sessions that ended (expired, or terminated past their
-        # retention) but that the expiry job has not settled yet: they are read from the due
-        # index beside the listing's own reads, and taken off the total.
-        ended_reads = self.store.start_reading_ended(now) if want_counter else None
+        # retention) but that the expiry job has not settled yet. A listing read to its end
+        # has seen every match (the ended ones are filtered out): its total is what it saw.
+        # Otherwise the ended ones are read from the due index, started as soon as the first
+        # batch shows the partition holds more than this page (beside the page's own reads),
+        # and taken off the counter's total.
+        ended_reads: list[Any] | None = None
         merge = ShardMerge(self.store, plan, boundary, exhausted, min(first_batch, MAX_BATCH))
         counter_value: int | None = None
 
@@ -238,6 +243,8 @@ class SessionLister:
                 batch = MAX_BATCH
             ordinal = merge.taken
             index_items = merge.take(batch)
+            if want_counter and ended_reads is None and len(index_items) >= batch:
+                ended_reads = self.store.start_reading_ended(now)
             extra_keys = counter_keys(plan.partition) if want_counter and counter_value is None else []
             if not index_items and not extra_keys:
                 break
@@ -273,9 +280,13 @@ class SessionLister:
             total = -1
         elif known_total is not None:
             total = int(known_total)
+        elif plan.counter_partition is not None and not has_more:
+            total = skipped + len(page)  # read to its end: every visible match was seen
         elif plan.counter_partition is not None:
             total = counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition)
-            total -= self._ended_but_counted(tenant, query, ended_reads or [], now)
+            if ended_reads is None:
+                ended_reads = self.store.start_reading_ended(now)
+            total -= self._ended_but_counted(tenant, query, ended_reads, now)
         else:
             total = skipped + len(page) + matched_beyond
         next_cursor = None
@@ -300,7 +311,7 @@ class SessionLister:
         there are such sessions, one batch get of their heads: in proportion to the sessions
         due but not yet settled, nothing more when the job is up to date."""
         prefix = f"#{tenant.namespace_id}#"
-        ended = [item for read in reads for item in read.result() if prefix in item["DUESK"]["S"]]
+        ended = [item for read in reads for item in read.result() if prefix in item.get("DUESK", {}).get("S", "")]
         if not ended:
             return 0
         probes = metadata_probes(tenant.namespace_id, query)
