@@ -128,3 +128,36 @@ def test_created_ranges_at_the_edges_of_time(api: Any, frozen_clock: Any) -> Non
         [ids[1]],
         1,
     )
+
+
+def test_totals_stay_exact_while_sessions_end_between_expiry_runs(api: Any, crowd: Any, frozen_clock: Any) -> None:
+    """On DynamoDB Local's real indexes: sessions that expire, or whose retention after
+    termination passes, while the expiry job does not run leave every page's total exact, in
+    every counted partition and across the shards."""
+    short = []
+    for index in range(12):
+        frozen_clock.advance(1)
+        body = {**POPULAR, "user_id": "u0" if index % 2 == 0 else f"short-{index}", "ttl_seconds": 600}
+        short.append(api.created(body))
+    terminated = crowd[3]["session_id"]
+    assert api.call("terminate", session_id=terminated)["statusCode"] == 200
+    everyone = [s["session_id"] for s in crowd + short]
+    u0 = [s["session_id"] for i, s in enumerate(crowd) if i % 2 == 0] + [
+        s["session_id"] for i, s in enumerate(short) if i % 2 == 0
+    ]
+    filters = ({}, {"user_id": "u0"}, {"agent_id": "support-bot"}, {"metadata": {"env": "prod"}})
+
+    def check(expected_all: list[str], expected_u0: list[str]) -> None:
+        for flt in filters:
+            wanted = expected_u0 if flt == {"user_id": "u0"} else expected_all
+            seen, totals = pages(api, {"limit": 7, "filters": flt})
+            assert sorted(seen) == sorted(wanted), flt
+            assert set(totals) == {len(wanted)}, (flt, totals)
+
+    check(everyone, u0)
+    frozen_clock.advance(601)  # the 12 short sessions end; the job does not run
+    gone = {s["session_id"] for s in short}
+    check([s for s in everyone if s not in gone], [s for s in u0 if s not in gone])
+    frozen_clock.advance(7 * 86400)  # and the terminated session's retention passes
+    gone.add(terminated)
+    check([s for s in everyone if s not in gone], [s for s in u0 if s not in gone])
