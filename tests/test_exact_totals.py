@@ -104,5 +104,6 @@ def test_a_page_that_reaches_the_end_counts_what_it_saw_and_a_longer_listing_rea
     calls.reset()
     first = listed(api, {"filters": {"user_id": "u1"}, "limit": 2})
     assert first["total"] == 4 and first["pagination"]["has_more"] is True
-    # the due shards beside the listing's; the ended session's head read once more, to be sure
-    assert calls.calls == {"Query": keys.LIST_SHARDS + keys.DUE_SHARDS, "BatchGetItem": 2}
+    # the due shards beside the listing's; then the ended session's head and the counter's
+    # shards read again together, as of one instant
+    assert calls.calls == {"Query": keys.LIST_SHARDS + keys.DUE_SHARDS, "BatchGetItem": 1, "TransactGetItems": 1}

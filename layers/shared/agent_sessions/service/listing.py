@@ -36,7 +36,7 @@ from agent_sessions.settings import Settings
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item
 from agent_sessions.store.cursor import decode_cursor, encode_cursor, filter_fingerprint
-from agent_sessions.store.sessions import SessionStore, counter_keys, counter_total
+from agent_sessions.store.sessions import TRANSACT_GET_MAX, SessionStore, counter_keys, counter_total
 from agent_sessions.tenancy import Tenant
 
 # A query reads this many index items per call when most of them may be filtered out.
@@ -286,7 +286,7 @@ class SessionLister:
             total = counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition)
             if ended_reads is None:
                 ended_reads = self.store.start_reading_ended(now)
-            total -= self._ended_but_counted(tenant, query, ended_reads, now)
+            total = self._total_through_expiry(tenant, query, plan.partition, total, ended_reads, now)
         else:
             total = skipped + len(page) + matched_beyond
         next_cursor = None
@@ -303,24 +303,33 @@ class SessionLister:
             pagination=Pagination(limit=query.limit, next_cursor=next_cursor, has_more=has_more),
         )
 
-    def _ended_but_counted(self, tenant: Tenant, query: ListQuery, reads: list[Any], now: int) -> int:
-        """How many sessions the filter's counter counts that can no longer be seen: the due
-        entries of this namespace whose visibility has passed, checked against their heads
-        (read consistently: one that the job removed meanwhile is no longer counted) and the
-        filter. Costs the due shards' queries (read side by side with the page's) and, when
-        there are such sessions, one batch get of their heads: in proportion to the sessions
-        due but not yet settled, nothing more when the job is up to date."""
+    def _total_through_expiry(
+        self, tenant: Tenant, query: ListQuery, partition: str, counted: int, reads: list[Any], now: int
+    ) -> int:
+        """The counter's total less the sessions it counts that can no longer be seen: the due
+        entries of this namespace whose visibility has passed, checked against their heads and
+        the filter. The heads are read with the counter's shards in one TransactGetItems, so
+        both are of one instant (a session the job settles meanwhile is either still counted
+        and still there, or neither); past 100 items, heads and counter are read apart. Costs
+        the due shards' queries (read side by side with the page's) and, when there are such
+        sessions, that one read: in proportion to the sessions due but not yet settled."""
         prefix = f"#{tenant.namespace_id}#"
         ended = [item for read in reads for item in read.result() if prefix in item.get("DUESK", {}).get("S", "")]
         if not ended:
-            return 0
+            return counted
         probes = metadata_probes(tenant.namespace_id, query)
-        found = self.store.batch_get(_session_keys(ended, False, probes))
-        count = 0
+        item_keys = _session_keys(ended, False, probes)
+        counters = counter_keys(partition)
+        if len(item_keys) + len(counters) <= TRANSACT_GET_MAX:
+            found = self.store.read_together(counters + item_keys)
+            counted = counter_total(found, partition)
+        else:
+            found = self.store.batch_get(item_keys)
+        ended_and_counted = 0
         for item in ended:
             session = _session_from(found, item)
             if session is None or session.visible_until_ms(self.settings.terminated_retention_seconds) > now:
-                continue  # settled meanwhile (the counter no longer counts it), or visible again
+                continue  # settled (the counter no longer counts it), or visible again
             if session.layout == 1:
                 continue  # ended before the layout migration, which counted only live sessions
             if query.user_id is not None and session.user_id != query.user_id:
@@ -328,8 +337,8 @@ class SessionLister:
             if query.agent_id is not None and session.agent_id != query.agent_id:
                 continue
             if all((item["PK"]["S"], probe) in found for probe in probes):
-                count += 1
-        return count
+                ended_and_counted += 1
+        return max(counted - ended_and_counted, 0)
 
     def _sorted_in_memory(
         self,

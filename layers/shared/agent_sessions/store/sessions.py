@@ -23,6 +23,7 @@ from agent_sessions.store.table import TableStore
 BATCH_GET_MAX = 100
 TRANSACTION_MAX = 100  # DynamoDB's limit of actions in one TransactWriteItems
 BATCH_WRITE_MAX = 25
+TRANSACT_GET_MAX = 100
 # Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
 # A first list page with an exact total reads the due shards beside its listing shards.
 PARALLEL_CALLS = keys.LIST_SHARDS + keys.DUE_SHARDS
@@ -187,6 +188,21 @@ class SessionStore(TableStore):
             for item in response.get("Responses", {}).get(self.table, []):
                 found[(item["PK"]["S"], item["SK"]["S"])] = item
             request = dict(response.get("UnprocessedKeys") or {})
+        return found
+
+    def read_together(self, item_keys: list[Item]) -> dict[tuple[str, str], Item]:
+        """Up to 100 items as they all were at one instant (1 TransactGetItems), for reads
+        that must agree with each other (a counter and the sessions it counts)."""
+        assert len(item_keys) <= TRANSACT_GET_MAX
+        with store_errors():
+            response = self.client.transact_get_items(
+                TransactItems=[{"Get": {"TableName": self.table, "Key": key}} for key in item_keys]
+            )
+        found: dict[tuple[str, str], Item] = {}
+        for answer in response.get("Responses", []):
+            item = answer.get("Item")
+            if item:
+                found[(item["PK"]["S"], item["SK"]["S"])] = item
         return found
 
     def get_counter(self, listing_partition: str) -> int:
