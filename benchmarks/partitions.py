@@ -16,7 +16,9 @@ partition it landed on and to every index partition it touched:
 
 Per operation: the WRU billed (everything above), the hottest partition (table or index) and
 what one operation puts on it on average, and the namespace ceiling: 1,000 WCU/s divided by
-that. Two session shapes: small, and with a 32 KiB `situation`. Not counted: reads, the
+that; and the same ceiling with every listing, lookup and counter partition in one shard (the
+same writes, charged as if unsharded: what a namespace that never grew its shards can take).
+Two session shapes: small, and with a 32 KiB `situation`. Not counted: reads, the
 idempotency records a request with Idempotency-Key writes (one more put per write request),
 the expiry job's and the stream consumer's writes.
 
@@ -32,6 +34,7 @@ from bench_setup import call, write_results
 
 import os
 import random
+import re
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -216,6 +219,12 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
         shared = {name: wcu for name, wcu in partitions.items() if "#SES#" not in name}
         hottest, hottest_wcu = max(shared.items(), key=lambda pair: pair[1])
         per_operation = hottest_wcu / count
+        # The same writes with every listing, lookup and counter partition in one shard (what a
+        # namespace that never needed more would have if shards followed heat, DESIGN §4).
+        one_shard: dict[str, float] = defaultdict(float)
+        for name, wcu in shared.items():
+            one_shard[_unsharded(name)] += wcu
+        hottest_one, hottest_one_wcu = max(one_shard.items(), key=lambda pair: pair[1])
         figures[operation] = {
             "operations": count,
             "stream_records": len(records),
@@ -225,6 +234,11 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
             "hottest_partition": _label(hottest),
             "hottest_partition_wcu_per_operation": round(per_operation, 4),
             "namespace_ceiling_per_second": int(PARTITION_WCU / per_operation),
+            "one_shard": {
+                "hottest_partition": _label(hottest_one),
+                "hottest_partition_wcu_per_operation": round(hottest_one_wcu / count, 4),
+                "namespace_ceiling_per_second": int(PARTITION_WCU * count / hottest_one_wcu),
+            },
             "own_session_partition_wcu_per_operation": round(sum(own.values()) / count, 2),
             # the hottest partition of each kind (a popular agent_id or metadata pair included)
             "ceiling_by_partition_kind": _ceilings_by_kind(shared, count),
@@ -236,6 +250,15 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
     figures["append"]["head_bytes_max"] = max(head_sizes)
     figures["append"]["head_bytes_median"] = sorted(head_sizes)[len(head_sizes) // 2]
     return figures
+
+
+def _unsharded(partition: str) -> str:
+    """A partition's name with its shard suffix (`#S<k>`) taken off; the due index's shards
+    are table-wide and stay as they are."""
+    where, _, key = partition.partition(" ")
+    if key.startswith("DUE#"):
+        return partition
+    return f"{where} {re.sub(r'#S[0-9]+$', '', key)}"
 
 
 def _ceilings_by_kind(shared: dict[str, float], count: int) -> dict[str, int]:
@@ -275,14 +298,15 @@ def main() -> None:
     print(f"\nPartition model from stream images ({CREATES} creates, {APPENDS} appends, one namespace)")
     print(
         f"{'shape':15} {'operation':10} {'WRU billed':>10} {'own partition':>13}  {'hottest shared partition':42} "
-        f"{'WCU/op there':>12} {'ceiling/s':>10}"
+        f"{'WCU/op there':>12} {'ceiling/s':>10} {'at 1 shard':>10}"
     )
     for shape, figures in results.items():
         for operation, row in figures.items():
             print(
                 f"{shape:15} {operation:10} {row['wru_billed_per_operation']:>10} "
                 f"{row['own_session_partition_wcu_per_operation']:>13}  {row['hottest_partition']:42} "
-                f"{row['hottest_partition_wcu_per_operation']:>12} {row['namespace_ceiling_per_second']:>10}"
+                f"{row['hottest_partition_wcu_per_operation']:>12} {row['namespace_ceiling_per_second']:>10} "
+                f"{row['one_shard']['namespace_ceiling_per_second']:>10}"
             )
         append = figures["append"]
         print(f"{shape:15} head item {append['head_bytes_median']} B median, {append['head_bytes_max']} B max")
