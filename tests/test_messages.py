@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent_sessions.service.messages import session_name_from
@@ -302,3 +304,47 @@ def test_history_validation_and_cursor_binding(api):
     assert api.call("history", session_id=other, query={"cursor": cursor})["statusCode"] == 400
     assert api.call("history", session_id=sid, query={"cursor": cursor, "order": "desc"})["statusCode"] == 400
     assert api.call("history", session_id="ses_" + "n" * 22)["statusCode"] == 404
+
+
+def test_a_history_page_stops_before_lambdas_response_limit_and_the_cursor_goes_on(api, table):
+    # 40 messages of 250 KB are 10 MB: more than one Lambda response (6 MB) can carry
+    sid = api.created({})["session_id"]
+    contents = [chr(ord("a") + i % 26) * 250_000 for i in range(40)]
+    for start in range(0, 40, 10):
+        batch = {"messages": [{"content": c} for c in contents[start : start + 10]]}
+        assert append(api, sid, batch)["statusCode"] == 200
+    seen, pages = [], 0
+    query = {"limit": "200"}
+    while True:
+        response = api.call("history", session_id=sid, query=query)
+        assert response["statusCode"] == 200
+        # the body inside the response, as the runtime serializes it, stays under 6 MB
+        assert len(json.dumps(response)) < 6_291_456
+        page = body_of(response)
+        pages += 1
+        seen += [m["content"] for m in page["messages"]]
+        assert page["returned_messages"] == len(page["messages"]) and page["total_messages"] == 40
+        if not page["has_more"]:
+            break
+        query = {"limit": "200", "cursor": page["next_cursor"]}
+    assert seen == contents and pages >= 2
+
+
+def test_text_that_escapes_large_is_measured_as_sent(api, table):
+    # control characters take 6 bytes once escaped (and 7 in the response): 30 of these
+    # messages are 1.2 MB of text and about 8.4 MB as sent
+    sid = api.created({})["session_id"]
+    content = "\x01" * 40_000
+    for _ in range(3):
+        assert append(api, sid, {"messages": [{"content": content}] * 10})["statusCode"] == 200
+    seen, query = 0, {"limit": "50", "order": "desc"}
+    while True:
+        response = api.call("history", session_id=sid, query=query)
+        assert len(json.dumps(response)) < 6_291_456
+        page = body_of(response)
+        assert page["returned_messages"] < 30 or seen  # the first page cannot hold all 30
+        seen += page["returned_messages"]
+        if not page["has_more"]:
+            break
+        query = {"limit": "50", "order": "desc", "cursor": page["next_cursor"]}
+    assert seen == 30

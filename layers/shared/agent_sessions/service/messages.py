@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -328,9 +329,15 @@ class MessageService:
             session = self.sessions.load_visible(tenant, session_id, now, with_body=False)  # the page stopped short
         if session.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
             raise session_not_found(session_id)
-        messages = [m for m in read.messages if m.seq < session.message_count]
-        has_more = len(messages) > limit
-        messages = messages[:limit]
+        messages = [m for m in read.messages if m.seq < session.message_count][:limit]
+        # the rest would pass Lambda's response limit: it is the next page's
+        messages = messages[: messages_that_fit(messages)]
+        # Seqs are gapless, so more exist exactly when the last one returned is not the end.
+        # (A page may hold fewer than `limit`: DynamoDB returns at most 1 MB per query, and a
+        # response at most 6 MB; counting what came back would end the history there.)
+        has_more = bool(messages) and (
+            messages[-1].seq > 0 if descending else messages[-1].seq < session.message_count - 1
+        )
         next_seq = None
         if has_more:
             next_seq = messages[-1].seq - 1 if descending else messages[-1].seq + 1
@@ -389,3 +396,37 @@ def with_repeated_fields(stored: AppendResult, batch: list[MessageIn]) -> Append
         for message, given in zip(stored.messages, batch, strict=True)
     ]
     return stored.model_copy(update={"messages": messages})
+
+
+# A Lambda function's response is at most 6 MB (6,291,456 bytes), the body included as a JSON
+# string inside it. A page of history stops before it would pass that, with room for the rest
+# of the response (headers, the page's other fields); the cursor carries on from there.
+RESPONSE_BODY_BUDGET = 6_291_456 - 256 * 1024
+# Escaped twice (JSON in the body, the body in the response), a byte of text takes at most 7:
+# a control character becomes \u00XX and then its backslash is escaped again.
+WORST_ESCAPING = 7
+
+
+def messages_that_fit(messages: list[MessageItem]) -> int:
+    """How many of these messages (in order, at least one) one response can carry."""
+    raw = sum(
+        sum(
+            len(text.encode("utf-8", "surrogatepass"))
+            for text in (m.content, m.tool_inputs or "", m.tool_outputs or "")
+        )
+        + len(json.dumps(m.metadata, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        + 1024  # ids, times, the other fields
+        for m in messages
+    )
+    if raw * WORST_ESCAPING < RESPONSE_BODY_BUDGET:
+        return len(messages)  # cannot reach the limit, however the text escapes
+    used = 0
+    for count, message in enumerate(messages):
+        text = message.to_message().model_dump_json()
+        # as it will be inside the response: ASCII-escaped once in the body, then its quotes
+        # and backslashes escaped again
+        once = json.dumps(json.loads(text))
+        used += len(once) + once.count('"') + once.count("\\") + 2
+        if used > RESPONSE_BODY_BUDGET:
+            return max(count, 1)
+    return len(messages)
