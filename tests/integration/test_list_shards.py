@@ -6,6 +6,7 @@ there costs seconds per create."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -161,3 +162,37 @@ def test_totals_stay_exact_while_sessions_end_between_expiry_runs(api: Any, crow
     frozen_clock.advance(7 * 86400)  # and the terminated session's retention passes
     gone.add(terminated)
     check([s for s in everyone if s not in gone], [s for s in u0 if s not in gone])
+
+
+def test_a_page_of_large_sessions_stops_before_lambdas_response_limit(api: Any, frozen_clock: Any) -> None:
+    """Sessions of ~220 KB each (a 64 KiB situation, summary and memory, a 32 KiB config): a
+    page of 200 would be ~13 MB, past what one Lambda response carries (6 MB). Each page stops
+    before, and the cursor carries on: every session once, the same exact total."""
+    big = {
+        "agent_id": "big-bot",
+        "situation": "s" * 65_000,
+        "summary": "u" * 65_000,
+        "user_memory": {"notes": "m" * 64_000},
+        "agent_config": {"prompt": "p" * 32_000},
+    }
+    made = []
+    for _ in range(60):
+        frozen_clock.advance(1)
+        made.append(api.created(big)["session_id"])
+    for body in (
+        {"limit": 200, "filters": {"agent_id": "big-bot"}},  # the index's order
+        {"limit": 200, "filters": {"agent_id": "big-bot"}, "sort": {"field": "last_activity_at"}},  # in memory
+    ):
+        seen, totals, sizes, cursor = [], set(), [], None
+        while True:
+            response = api.call("list", body=body | ({"cursor": cursor} if cursor else {}))
+            assert response["statusCode"] == 200
+            sizes.append(len(json.dumps(response)))
+            page = body_of(response)
+            seen += [s["session_id"] for s in page["results"]]
+            totals.add(page["total"])
+            cursor = page["pagination"]["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(made) and len(seen) == 60, body
+        assert totals == {60} and len(sizes) >= 3 and max(sizes) < 6_291_456, (body, sizes)

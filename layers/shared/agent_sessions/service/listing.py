@@ -23,6 +23,7 @@ their end: every shard resumes after that key, so a page is exact however the sh
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,8 @@ from agent_sessions import clock
 from agent_sessions.errors import BadRequestError
 from agent_sessions.models.items import LookupEntry, SessionItem, body_values
 from agent_sessions.models.requests import ListQuery
-from agent_sessions.models.responses import Pagination, SessionPage
+from agent_sessions.models.responses import Pagination, Session, SessionPage
+from agent_sessions.service.response_size import how_many_fit, utf8_size
 from agent_sessions.settings import Settings
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item
@@ -231,8 +233,7 @@ class SessionLister:
         counter_value: int | None = None
 
         page: list[SessionItem] = []
-        last_ordinal = -1
-        last_sort_key: str | None = None
+        positions: list[tuple[int, str]] = []  # each page entry's ordinal in the merge and sort key
         skipped = matched_beyond = 0
         has_more = False
         while True:
@@ -262,8 +263,7 @@ class SessionLister:
                     continue
                 if len(page) < query.limit:
                     page.append(session)
-                    last_ordinal = ordinal + offset_in_batch
-                    last_sort_key = merge.sort_key(index_item)
+                    positions.append((ordinal + offset_in_batch, merge.sort_key(index_item)))
                     continue
                 has_more = True
                 matched_beyond += 1
@@ -289,8 +289,13 @@ class SessionLister:
             total = self._total_through_expiry(tenant, query, plan.partition, total, ended_reads, now)
         else:
             total = skipped + len(page) + matched_beyond
+        results = [session.to_session(now, self.settings.idle_after_seconds) for session in page]
+        fitting = sessions_that_fit(results)
+        if fitting < len(results):  # the rest would pass Lambda's response limit: the next page's
+            results, positions, has_more = results[:fitting], positions[:fitting], True
         next_cursor = None
-        if has_more and last_sort_key is not None:
+        if has_more and positions:
+            last_ordinal, last_sort_key = positions[-1]
             cursor_position: dict[str, Any] = {"b": last_sort_key, "x": merge.exhausted_through(last_ordinal)}
             if query.include_total:
                 cursor_position["t"] = total
@@ -298,7 +303,7 @@ class SessionLister:
                 self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, cursor_position
             )
         return SessionPage(
-            results=[session.to_session(now, self.settings.idle_after_seconds) for session in page],
+            results=results,
             total=total,
             pagination=Pagination(limit=query.limit, next_cursor=next_cursor, has_more=has_more),
         )
@@ -375,16 +380,18 @@ class SessionLister:
         if page:
             bodies = self.store.batch_get([_body_key(session) for session in page])
             page = [_with_body(bodies, session) for session in page]
-        has_more = offset + query.limit < len(found)
+        results = [session.to_session(now, self.settings.idle_after_seconds) for session in page]
+        results = results[: sessions_that_fit(results)]  # the rest would pass the response limit
+        has_more = offset + len(results) < len(found)
         next_cursor = (
             encode_cursor(
-                self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, {"o": offset + query.limit}
+                self.settings.cursor_signing_key, tenant.namespace_id, fingerprint, {"o": offset + len(results)}
             )
             if has_more
             else None
         )
         return SessionPage(
-            results=[session.to_session(now, self.settings.idle_after_seconds) for session in page],
+            results=results,
             total=len(found) if query.include_total else -1,
             pagination=Pagination(limit=query.limit, next_cursor=next_cursor, has_more=has_more),
         )
@@ -458,3 +465,17 @@ def _matches(session: SessionItem, query: ListQuery, now: int, settings: Setting
     if query.created_after_ms is not None and session.created_ms <= query.created_after_ms:
         return False
     return not (query.created_before_ms is not None and session.created_ms >= query.created_before_ms)
+
+
+def sessions_that_fit(sessions: list[Session]) -> int:
+    """How many of a page's sessions (in order, at least one) one response can carry: a
+    session's configuration, memory, situation and summary may be hundreds of KB."""
+
+    def raw_size(session: Session) -> int:
+        texts = (session.situation, session.summary, session.session_name)
+        objects = (session.agent_config, session.user_memory, session.metadata)
+        sizes = [utf8_size(text) for text in texts]
+        sizes += [utf8_size(json.dumps(value, ensure_ascii=False)) for value in objects if value is not None]
+        return sum(sizes) + 1024  # ids, times, stats, quotas
+
+    return how_many_fit(sessions, raw_size, lambda session: session)

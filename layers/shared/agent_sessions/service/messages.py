@@ -27,6 +27,7 @@ from agent_sessions.models.limits import (
     canonical_json,
 )
 from agent_sessions.models.responses import AppendResult, HistoryPage
+from agent_sessions.service.response_size import how_many_fit, utf8_size
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
@@ -398,35 +399,12 @@ def with_repeated_fields(stored: AppendResult, batch: list[MessageIn]) -> Append
     return stored.model_copy(update={"messages": messages})
 
 
-# A Lambda function's response is at most 6 MB (6,291,456 bytes), the body included as a JSON
-# string inside it. A page of history stops before it would pass that, with room for the rest
-# of the response (headers, the page's other fields); the cursor carries on from there.
-RESPONSE_BODY_BUDGET = 6_291_456 - 256 * 1024
-# Escaped twice (JSON in the body, the body in the response), a byte of text takes at most 7:
-# a control character becomes \u00XX and then its backslash is escaped again.
-WORST_ESCAPING = 7
-
-
 def messages_that_fit(messages: list[MessageItem]) -> int:
     """How many of these messages (in order, at least one) one response can carry."""
-    raw = sum(
-        sum(
-            len(text.encode("utf-8", "surrogatepass"))
-            for text in (m.content, m.tool_inputs or "", m.tool_outputs or "")
-        )
-        + len(json.dumps(m.metadata, ensure_ascii=False).encode("utf-8", "surrogatepass"))
-        + 1024  # ids, times, the other fields
-        for m in messages
-    )
-    if raw * WORST_ESCAPING < RESPONSE_BODY_BUDGET:
-        return len(messages)  # cannot reach the limit, however the text escapes
-    used = 0
-    for count, message in enumerate(messages):
-        text = message.to_message().model_dump_json()
-        # as it will be inside the response: ASCII-escaped once in the body, then its quotes
-        # and backslashes escaped again
-        once = json.dumps(json.loads(text))
-        used += len(once) + once.count('"') + once.count("\\") + 2
-        if used > RESPONSE_BODY_BUDGET:
-            return max(count, 1)
-    return len(messages)
+
+    def raw_size(message: MessageItem) -> int:
+        texts = (message.content, message.tool_inputs, message.tool_outputs)
+        metadata = json.dumps(message.metadata, ensure_ascii=False)
+        return sum(utf8_size(text) for text in texts) + utf8_size(metadata) + 1024  # ids, times, the rest
+
+    return how_many_fit(messages, raw_size, lambda message: message.to_message())
