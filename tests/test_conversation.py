@@ -398,3 +398,21 @@ def test_a_caller_chosen_session_id(api: Any) -> None:
         assert api.create({"session_id": bad})["statusCode"] == 422, bad
     append(api, "thread:abc-1.2", {"content": "hi"})
     assert [m["content"] for m in history(api, "thread:abc-1.2")] == ["hi"]
+
+
+def test_a_context_window_stops_before_lambdas_response_limit(api: Any) -> None:
+    # 40 messages of 250 KB (10 MB) and no token budget: the newest that one response can
+    # carry beside the situation, oldest first, marked truncated
+    import json
+
+    sid = api.created({"situation": "You help.\x01" * 5_000})["session_id"]
+    for start in range(0, 40, 10):
+        batch = [{"content": f"{start + i:02d}" + "x" * 250_000} for i in range(10)]
+        append(api, sid, *batch)
+    response = api.call("context", session_id=sid, query={"max_messages": "200"})
+    assert response["statusCode"] == 200
+    assert len(json.dumps(response)) < 6_291_456
+    window = body_of(response)
+    kept = [int(m["content"][:2]) for m in window["messages"]]
+    assert window["truncated"] is True and 10 <= len(kept) < 40
+    assert kept == list(range(40 - len(kept), 40))  # the newest, oldest first

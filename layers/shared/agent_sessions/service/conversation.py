@@ -32,6 +32,7 @@ from agent_sessions.models.responses import (
     Session,
 )
 from agent_sessions.service.merge_patch import merge_patch
+from agent_sessions.service.response_size import messages_that_fit, text_sent_size
 from agent_sessions.service.sessions import (
     MAX_ATTEMPTS,
     SessionService,
@@ -190,6 +191,13 @@ class ConversationService:
                         continue
                 break
             break
+        # The newest that one response can carry beside the situation and the summary (Lambda's
+        # 6 MB): a budget of millions of tokens must not make the answer fail.
+        reserved = text_sent_size(session.situation) + text_sent_size(session.summary)
+        fitting = messages_that_fit(chosen, reserved)
+        if fitting < len(chosen):
+            chosen, truncated = chosen[:fitting], True
+            used = sum(token_estimate(message) for message in chosen)
         chosen.reverse()
         # A tool result is never handed over without the call it answers: drop results whose
         # call fell outside the window (they open the window).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from agent_sessions.models.limits import (
     canonical_json,
 )
 from agent_sessions.models.responses import AppendResult, HistoryPage
-from agent_sessions.service.response_size import how_many_fit, utf8_size
+from agent_sessions.service.response_size import messages_that_fit
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
@@ -397,14 +396,3 @@ def with_repeated_fields(stored: AppendResult, batch: list[MessageIn]) -> Append
         for message, given in zip(stored.messages, batch, strict=True)
     ]
     return stored.model_copy(update={"messages": messages})
-
-
-def messages_that_fit(messages: list[MessageItem]) -> int:
-    """How many of these messages (in order, at least one) one response can carry."""
-
-    def raw_size(message: MessageItem) -> int:
-        texts = (message.content, message.tool_inputs, message.tool_outputs)
-        metadata = json.dumps(message.metadata, ensure_ascii=False)
-        return sum(utf8_size(text) for text in texts) + utf8_size(metadata) + 1024  # ids, times, the rest
-
-    return how_many_fit(messages, raw_size, lambda message: message.to_message())
