@@ -160,3 +160,13 @@ def test_what_other_clients_appended_reads_as_messages_of_its_role(clients: Any)
         "AIMessage",
     ]
     assert [m.content for m in read] == ["Be brief.", "Hi", "Hello", "{}", "From LangChain"]
+
+
+def test_messages_past_one_megabyte_of_history_all_come_back(clients: Any) -> None:
+    # DynamoDB reads 1 MB per query: eight messages of 200 KB make the first page come back
+    # short, and the history must go on past it (it used to end there)
+    client, _ = clients
+    history = AgentSessionsChatMessageHistory(f"wide-{uuid.uuid4().hex[:8]}", client)
+    given = [HumanMessage(f"{n} " + "w" * 200_000, id=f"w{n}") for n in range(8)]
+    history.add_messages(given)
+    assert dicts(history.messages) == dicts(given)
