@@ -86,6 +86,62 @@ def create_tables(client: Any, names: dict[str, str], *, existing_ok: bool = Fal
     return created
 
 
+BUCKETS = {"AttachmentsBucket": "agent-sessions-local-attachments"}
+
+
+def bucket_definitions(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The template's S3 buckets by logical id: the lifecycle rules and CORS a local S3 is
+    given (put_bucket_lifecycle_configuration / put_bucket_cors arguments)."""
+    template = template or load_template()
+    buckets = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        props = resource.get("Properties") or {}
+        rules = []
+        for rule in (props.get("LifecycleConfiguration") or {}).get("Rules", []):
+            converted: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"]}
+            tags = rule.get("TagFilters") or []
+            converted["Filter"] = {"Tag": tags[0]} if len(tags) == 1 else {"Prefix": rule.get("Prefix", "")}
+            if "ExpirationInDays" in rule:
+                converted["Expiration"] = {"Days": rule["ExpirationInDays"]}
+            if "AbortIncompleteMultipartUpload" in rule:
+                converted["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+            rules.append(converted)
+        cors = [
+            {
+                "AllowedMethods": rule["AllowedMethods"],
+                "AllowedOrigins": ["*"],  # the template's parameter; locally any origin
+                "AllowedHeaders": rule.get("AllowedHeaders", []),
+                "ExposeHeaders": rule.get("ExposedHeaders", []),
+                "MaxAgeSeconds": rule.get("MaxAge", 0),
+            }
+            for rule in (props.get("CorsConfiguration") or {}).get("CorsRules", [])
+        ]
+        buckets[logical_id] = {"lifecycle": rules, "cors": cors}
+    return buckets
+
+
+def create_buckets(client: Any, names: dict[str, str], *, existing_ok: bool = False) -> list[str]:
+    """Create the template's buckets under the given names, with their lifecycle rules and CORS."""
+    created = []
+    present = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])} if existing_ok else set()
+    for logical_id, definition in bucket_definitions().items():
+        if logical_id not in names:
+            continue
+        name = names[logical_id]
+        if name not in present:
+            client.create_bucket(Bucket=name)
+            created.append(name)
+        if definition["lifecycle"]:
+            client.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": definition["lifecycle"]}
+            )
+        if definition["cors"]:
+            client.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": definition["cors"]})
+    return created
+
+
 def _projection(index: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
     projection = index.get("Projection") or {}
     return projection.get("ProjectionType", "ALL"), tuple(sorted(projection.get("NonKeyAttributes") or []))
@@ -179,6 +235,7 @@ class Stack:
     authorizer: AuthorizerConfig | None = None
     gateway_responses: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage: str = "dev"
+    bucket_names: dict[str, str] = field(default_factory=lambda: dict(BUCKETS))
 
     def resolve(self, value: Any) -> Any:
         """Intrinsic functions, as far as a local run needs them."""
@@ -191,6 +248,8 @@ class Stack:
                 if logical_id in self.table_names:
                     table = self.table_names[logical_id]
                     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}"
+                if logical_id in self.bucket_names:
+                    return f"arn:aws:s3:::{self.bucket_names[logical_id]}"
                 return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{logical_id}/{attribute}"
             if name == "Fn::Sub":
                 text = argument if isinstance(argument, str) else argument[0]
@@ -205,6 +264,8 @@ class Stack:
             return self.parameters[name]
         if name in self.table_names:
             return self.table_names[name]
+        if name in self.bucket_names:
+            return self.bucket_names[name]
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": "agent-sessions-local"}
         return pseudo.get(name, name)
 
@@ -238,11 +299,13 @@ def read_stack(
     secrets: dict[str, str] | None = None,
     parameters: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
+    bucket_names: dict[str, str] | None = None,
 ) -> Stack:
     template = template or load_template()
     values = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
     values.update(parameters or {})
     stack = Stack(template, dict(table_names), values, dict(secrets or {}), stage=values.get("Stage", "dev"))
+    stack.bucket_names = dict(bucket_names or BUCKETS)
     globals_function = (template.get("Globals") or {}).get("Function") or {}
     global_env = ((globals_function.get("Environment") or {}).get("Variables")) or {}
     for logical_id, resource in template["Resources"].items():

@@ -19,6 +19,7 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": "agent-sessions-test",
         "IDENTITIES_TABLE_NAME": "agent-sessions-identities-test",
+        "ATTACHMENTS_BUCKET": "agent-sessions-attachments-test",
         "POWERTOOLS_SERVICE_NAME": "agent-sessions",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_NAMESPACE": "AgentSessions",
@@ -27,12 +28,14 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_ENDPOINT_URL_S3", None)
 
 from agent_sessions import clock, runtime
 from agent_sessions.store.client import dynamodb
-from support import TENANT, LambdaContext, api_event, create_tables, dynamodb_local, load_function
+from support import TENANT, LambdaContext, api_event, create_buckets, create_tables, dynamodb_local, load_function
 
 TABLE_NAMES = {"SessionsTable": os.environ["TABLE_NAME"], "IdentitiesTable": os.environ["IDENTITIES_TABLE_NAME"]}
+BUCKET_NAMES = {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]}
 
 ROUTES = {
     "create": ("create_session", "POST", "/v1/agents/sessions"),
@@ -50,6 +53,8 @@ ROUTES = {
     "feedback": ("record_feedback", "POST", "/v1/agents/sessions/{session_id}/feedback"),
     "update_message": ("update_message", "PATCH", "/v1/agents/sessions/{session_id}/messages/{seq}"),
     "erase": ("erase_user", "DELETE", "/v1/agents/sessions"),
+    "upload": ("create_upload", "POST", "/v1/agents/sessions/{session_id}/attachments"),
+    "attachment": ("get_attachment", "GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}"),
 }
 
 
@@ -82,6 +87,7 @@ class Api:
         *,
         session_id: str | None = None,
         seq: int | None = None,
+        attachment_id: str | None = None,
         tenant: Any = "default",
         **kwargs: Any,
     ) -> dict:
@@ -89,6 +95,8 @@ class Api:
         path_parameters = {"session_id": session_id} if session_id is not None else {}
         if seq is not None:
             path_parameters["seq"] = str(seq)
+        if attachment_id is not None:
+            path_parameters["attachment_id"] = attachment_id
         event = api_event(
             method,
             resource,
@@ -126,6 +134,7 @@ def table() -> Iterator[Any]:
 
     from moto import mock_aws
 
+    from agent_sessions.store import objects as object_store
     from agent_sessions.store import sessions as session_store
 
     with mock_aws(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dynamodb") as serial:
@@ -133,13 +142,16 @@ def table() -> Iterator[Any]:
         # thread writes): the store's parallel calls run one at a time here. DynamoDB Local,
         # in tests/integration and tests/reliability, takes them in parallel as DynamoDB does.
         saved, session_store._pool = session_store._pool, serial
+        saved_objects, object_store.object_pool = object_store.object_pool, lambda: serial  # type: ignore[assignment]
         runtime.reset()
         client = dynamodb()
         create_tables(client, TABLE_NAMES)
+        create_buckets(object_store.s3(), BUCKET_NAMES)
         try:
             yield client
         finally:
             session_store._pool = saved
+            object_store.object_pool = saved_objects  # type: ignore[assignment]
             runtime.reset()
 
 
@@ -199,7 +211,7 @@ def local_functions() -> Any:
     from local_runtime.lambdas import Functions
     from local_runtime.template import read_stack
 
-    stack = read_stack(table_names=TABLE_NAMES, parameters={"LogLevel": "WARNING"})
+    stack = read_stack(table_names=TABLE_NAMES, parameters={"LogLevel": "WARNING"}, bucket_names=BUCKET_NAMES)
     return Functions(stack)
 
 

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from local_runtime.template import ROOT, TEMPLATE, create_tables, load_template, table_definitions
+from local_runtime.template import ROOT, TEMPLATE, create_buckets, create_tables, load_template, table_definitions
 
-__all__ = ["TEMPLATE", "create_tables", "load_template", "table_definitions"]
+__all__ = ["TEMPLATE", "create_buckets", "create_tables", "load_template", "table_definitions"]
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 
@@ -189,3 +189,24 @@ def dynamodb_local() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def stored_content(item: dict[str, Any]) -> str:
+    """A stored message item's content: its attribute, or the S3 object it names (which must
+    be there with the size and digest the item records)."""
+    import hashlib
+
+    from agent_sessions.store import keys
+    from agent_sessions.store.objects import s3
+
+    if "content_object" not in item:
+        return str(item["content"]["S"])
+    namespace_id, session_id = keys.parse_session_pk(item["PK"]["S"])
+    key = keys.object_key(namespace_id, session_id, item["content_object"]["S"])
+    import os
+
+    body = s3().get_object(Bucket=os.environ["ATTACHMENTS_BUCKET"], Key=key)["Body"].read()
+    assert len(body) == int(item["content_size"]["N"])
+    assert hashlib.sha256(body).hexdigest() == item["content_sha256"]["S"]
+    assert item["content"]["S"] == ""
+    return str(body.decode("utf-8", "surrogatepass"))

@@ -162,7 +162,11 @@ def test_the_authorizer_reads_two_items_and_writes_nothing(tenants: Tenants, cal
 
 def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str = "ses_AAAAAAAAAAAAAAAAAAAAAA") -> Any:
     _, method, resource = ROUTES[operation]
-    path = resource.replace("{session_id}", session_id).replace("{seq}", "0")
+    path = (
+        resource.replace("{session_id}", session_id)
+        .replace("{seq}", "0")
+        .replace("{attachment_id}", "att_AAAAAAAAAAAAAAAAAAAAAA")
+    )
     path += {"rewind": "?last=1", "erase": "?user_id=u1"}.get(operation, "")
     body = {
         "create": {"user_id": "u1"},
@@ -173,6 +177,7 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
         "fork": {},
         "feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
         "update_message": {"content": "x"},
+        "upload": {"name": "a.pdf", "mime_type": "application/pdf", "size": 3, "sha256": "0" * 64},
     }.get(operation)
     raw = json.dumps(body).encode() if body is not None else b""
     all_headers = [("Content-Type", "application/json"), *headers.items()] if raw else list(headers.items())
@@ -194,6 +199,7 @@ WRITE_OPERATIONS = {
     "feedback",
     "update_message",
     "erase",
+    "upload",
 }
 
 

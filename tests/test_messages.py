@@ -8,12 +8,13 @@ import pytest
 
 from agent_sessions.service.messages import session_name_from
 from conftest import scan_all
-from support import OTHER_TENANT, body_of, header_of
+from support import OTHER_TENANT, body_of, header_of, stored_content
 
 
 def messages_in_table(table, sid):
+    """(seq, content) of every stored message; a content kept in S3 is read from its object."""
     return sorted(
-        (int(i["seq"]["N"]), i["content"]["S"])
+        (int(i["seq"]["N"]), stored_content(i))
         for i in scan_all(table)
         if sid in i["PK"]["S"] and i["SK"]["S"].startswith("MSG#")
     )
@@ -215,9 +216,13 @@ def test_stats_arithmetic(api):
 
 def test_size_limits(api, table):
     sid = api.created({})["session_id"]
-    big = append(api, sid, {"content": "x" * (256 * 1024)})
-    assert big["statusCode"] == 413 and body_of(big)["error"]["code"] == "message_too_large"
-    many = append(api, sid, {"messages": [{"content": "y" * 200_000}] * 25})
+    # content: up to 4 MiB (kept in S3 past the inline size); more is 413 naming the field
+    big = append(api, sid, {"content": "x" * (4 * 1024 * 1024 + 1)})
+    assert big["statusCode"] == 413 and body_of(big)["error"]["details"]["errors"][0]["loc"][-1] == "content"
+    # what the item keeps (tool fields, metadata, small content): 256 KiB a message
+    fields = append(api, sid, {"content": "x", "tool_inputs": "x" * (256 * 1024)})
+    assert fields["statusCode"] == 413 and body_of(fields)["error"]["code"] == "message_too_large"
+    many = append(api, sid, {"messages": [{"content": "y", "tool_outputs": "y" * 200_000}] * 25})
     assert many["statusCode"] == 413
     assert body_of(many)["error"]["code"] == "transaction_too_large"
     assert "4 MB" in body_of(many)["error"]["message"]

@@ -44,3 +44,19 @@ def new_organization_id() -> str:
 
 def new_key_id() -> str:
     return "key_" + secrets.token_urlsafe(12)
+
+
+# Attachments (`att_…`) and large contents kept in S3 (`cnt_…`): one object each.
+OBJECT_ID_PATTERN = re.compile(r"^(att|cnt)_[A-Za-z0-9_-]{22}$")
+
+
+def new_attachment_id() -> str:
+    return "att_" + secrets.token_urlsafe(16)
+
+
+def new_content_id() -> str:
+    return "cnt_" + secrets.token_urlsafe(16)
+
+
+def is_attachment_id(value: str) -> bool:
+    return value.startswith("att_") and bool(OBJECT_ID_PATTERN.match(value))

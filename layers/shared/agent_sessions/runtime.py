@@ -14,6 +14,7 @@ from agent_sessions.settings import get_settings
 from agent_sessions.snapstart import prepare_snapshot
 
 if TYPE_CHECKING:
+    from agent_sessions.service.attachments import ObjectService
     from agent_sessions.service.changes import SessionChanges
     from agent_sessions.service.conversation import ConversationService
     from agent_sessions.service.expiry import ExpiryJob
@@ -38,6 +39,7 @@ def reset() -> None:
     from agent_sessions.publisher import events_client
     from agent_sessions.settings import get_settings as settings_cache
     from agent_sessions.store.client import reset as reset_client
+    from agent_sessions.store.objects import reset as reset_objects
 
     session_service.cache_clear()
     message_service.cache_clear()
@@ -46,7 +48,9 @@ def reset() -> None:
     session_changes.cache_clear()
     events_client.cache_clear()
     settings_cache.cache_clear()
+    object_service.cache_clear()
     reset_client()
+    reset_objects()
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +59,7 @@ def message_service() -> MessageService:
     from agent_sessions.store.messages import MessageStore
 
     settings = get_settings()
-    return MessageService(session_service(), MessageStore(settings), settings)
+    return MessageService(session_service(), MessageStore(settings), settings, object_service())
 
 
 @lru_cache(maxsize=1)
@@ -78,4 +82,11 @@ def conversation_service() -> ConversationService:
     from agent_sessions.store.conversation import ConversationStore
 
     settings = get_settings()
-    return ConversationService(session_service(), ConversationStore(settings), settings)
+    return ConversationService(session_service(), ConversationStore(settings), settings, object_service())
+
+
+@lru_cache(maxsize=1)
+def object_service() -> ObjectService:
+    from agent_sessions.service.attachments import ObjectService
+
+    return ObjectService(get_settings())

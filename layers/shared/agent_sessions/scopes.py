@@ -36,6 +36,8 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("POST", "/v1/agents/sessions/{session_id}/feedback", WRITE_SCOPE),
     RouteScope("PATCH", "/v1/agents/sessions/{session_id}/messages/{seq}", WRITE_SCOPE),
     RouteScope("DELETE", "/v1/agents/sessions", WRITE_SCOPE),
+    RouteScope("POST", "/v1/agents/sessions/{session_id}/attachments", WRITE_SCOPE),
+    RouteScope("GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}", READ_SCOPE),
 )
 
 _BY_ROUTE = {(route.method, route.resource): route.scope for route in ROUTE_SCOPES}

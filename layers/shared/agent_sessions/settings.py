@@ -29,6 +29,14 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="", max_length=256)
     # The expiry job stops this long before its timeout and resumes on its next run.
     expiry_safety_ms: int = Field(default=5_000, ge=0)
+    # Attachments and large contents (DESIGN §11). `AWS_ENDPOINT_URL_S3`, honoured by botocore
+    # itself, points the functions at any S3 (the local one of `make run`).
+    attachments_bucket: str = Field(default="agent-sessions-attachments", min_length=3, max_length=63)
+    # How long a presigned URL (download or upload) stays valid: at most 15 minutes.
+    object_url_seconds: int = Field(default=900, ge=60, le=900)
+    # Content longer than this (UTF-8 bytes) is kept in S3, the message item keeps a reference
+    # (the measured crossover: docs/capacity.md, "Where content is kept").
+    content_inline_bytes: int = Field(default=16 * 1024, ge=1024, le=200 * 1024)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from agent_sessions import clock
 from agent_sessions.models.common import Quotas
 from agent_sessions.models.limits import canonical_json, metadata_text
-from agent_sessions.models.responses import Feedback, ForkedFrom, Message, Session, SessionStats
+from agent_sessions.models.responses import Attachment, Feedback, ForkedFrom, Message, Session, SessionStats
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_item, to_item
 
@@ -276,11 +276,37 @@ class MessageItem(BaseModel):
     timestamp_ms: int
     feedback: dict[str, Any] | None = None  # {rating, feedback_text, recorded_ms}
     revision: int = 0  # bumped by every correction (PATCH …/messages/{seq}, feedback)
+    # Files in the attachments bucket (DESIGN §11): {attachment_id, name, mime_type, size, sha256}.
+    attachments: list[dict[str, Any]] = []
+    # A content kept in S3 (`cnt_…`): the item's `content` is then "" until a reader loads it.
+    content_object: str | None = None
+    content_size: int | None = None
+    content_sha256: str | None = None
+
+    def object_ids(self) -> list[str]:
+        """Every object of the bucket this message names."""
+        ids = [attachment["attachment_id"] for attachment in self.attachments]
+        return ids + ([self.content_object] if self.content_object else [])
+
+    def content_loaded(self) -> bool:
+        return self.content_object is None or bool(self.content)
 
     def to_item(self) -> Item:
-        values: dict[str, Any] = self.model_dump(exclude={"metadata", "feedback", "namespace_id", "session_id"})
+        exclude = {"metadata", "feedback", "namespace_id", "session_id", "attachments"}
+        if self.content_object is None:
+            exclude |= {"content_object", "content_size", "content_sha256"}
+        values: dict[str, Any] = self.model_dump(exclude=exclude)
         values["metadata"] = canonical_json(self.metadata)
         values["feedback"] = canonical_json(self.feedback) if self.feedback is not None else None
+        if self.content_object is not None:
+            values["content"] = ""  # the text is the object's
+        if self.attachments:
+            values["attachments"] = canonical_json(self.attachments)
+        if objects := self.object_ids():
+            # One string attribute naming the objects: the stream's filter lets a message's
+            # change through to the consumer only when it has one (old or new image), and the
+            # consumer compares the two images' lists (service/changes.py).
+            values["objects"] = " ".join(objects)
         values["PK"] = keys.session_pk(self.namespace_id, self.session_id)
         values["SK"] = keys.message_sk(self.seq)
         values["kind"] = "message"
@@ -294,15 +320,18 @@ class MessageItem(BaseModel):
         values["metadata"] = json.loads(values.get("metadata") or "{}")
         if isinstance(values.get("feedback"), str):
             values["feedback"] = json.loads(values["feedback"])
+        if isinstance(values.get("attachments"), str):
+            values["attachments"] = json.loads(values["attachments"])
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
 
     def to_message(self) -> Message:
+        loaded = self.content_loaded()
         return Message(
             message_id=self.message_id,
             seq=self.seq,
             role=self.role,
-            content=self.content,
+            content=self.content if loaded else None,
             content_type=self.content_type,
             tool_name=self.tool_name,
             tool_inputs=self.tool_inputs,
@@ -319,4 +348,8 @@ class MessageItem(BaseModel):
             )
             if self.feedback
             else None,
+            attachments=[Attachment(**attachment) for attachment in self.attachments],
+            # a content kept in S3 and not loaded: the reader adds its content_url
+            content_size=None if loaded else self.content_size,
+            content_sha256=None if loaded else self.content_sha256,
         )

@@ -197,6 +197,12 @@ LatencyMs = Annotated[
 ]
 
 MAX_MESSAGE_BYTES = 256 * KIB
+# Content through the API (DESIGN §1); above Settings.content_inline_bytes it is kept in S3.
+MAX_CONTENT_BYTES = 4 * 1024 * KIB
+MessageContent = Annotated[str, text_within(MAX_CONTENT_BYTES, "content")]
+# Attachments (DESIGN §11).
+MAX_ATTACHMENTS = 32
+MAX_ATTACHMENT_BYTES = 100 * 1024 * KIB
 MAX_BATCH_MESSAGES = 99
 # TransactWriteItems carries at most 4 MB; the session update and key overhead need a margin.
 MAX_TRANSACTION_BYTES = 4 * 1024 * KIB - 64 * KIB

@@ -3,10 +3,13 @@
 # No `from __future__ import annotations` in the model modules: pydantic would then read
 # every field's annotation back from text (a compile and an eval per field) at import.
 
-from typing import Any, Literal, Self
+import base64
+import binascii
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from agent_sessions.models.common import (
     NOT_BOTH_EXPIRIES,
@@ -22,11 +25,15 @@ from agent_sessions.models.common import (
 )
 from agent_sessions.models.limits import (
     DEFAULT_LIST_LIMIT,
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
     MAX_LIST_LIMIT,
+    NO_CONTROL_CHARACTERS,
     AgentConfig,
     CallerSessionId,
     ExternalId,
     LatencyMs,
+    MessageContent,
     Metadata,
     MetadataPatch,
     ObjectPatch,
@@ -213,9 +220,105 @@ MessageRole = Literal["user", "assistant", "system", "tool"]
 ContentType = Literal["text", "tool_call", "tool_result"]
 
 
+# A MIME type as RFC 6838 spells one (type/subtype, optional parameters).
+MimeType = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}( *;[ -~]*)?$",
+    ),
+]
+AttachmentName = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARACTERS)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lowercase hex SHA-256 of the bytes")]
+AttachmentId = Annotated[str, Field(pattern=r"^att_[A-Za-z0-9_-]{22}$")]
+
+
+def _base64(value: str) -> str:
+    try:
+        decoded_size = len(binascii.a2b_base64(value, strict_mode=True))
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("base64", "data is not valid base64 (RFC 4648, padded)") from None
+    if decoded_size == 0:
+        raise PydanticCustomError("empty", "data holds no bytes")
+    return value
+
+
+Base64Data = Annotated[str, Field(description="the bytes, base64 (RFC 4648, padded)"), AfterValidator(_base64)]
+
+
+def _size_within(value: int) -> int:
+    if value > MAX_ATTACHMENT_BYTES:
+        raise PydanticCustomError(
+            "too_large",
+            "the attachment is {size} bytes; the limit is {limit} bytes",
+            {"size": value, "limit": MAX_ATTACHMENT_BYTES},
+        )
+    return value
+
+
+AttachmentSize = Annotated[
+    int,
+    Field(ge=1, json_schema_extra={"maximum": MAX_ATTACHMENT_BYTES}, description="bytes, at most 100 MiB"),
+    AfterValidator(_size_within),
+]
+
+
+class AttachmentIn(StrictModel):
+    """A file on a message: inline (`name`, `mime_type`, `data` in base64) or uploaded before
+    (`attachment_id` of an upload to this session)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["name", "mime_type", "data"], "not": {"required": ["attachment_id"]}},
+                {
+                    "required": ["attachment_id"],
+                    "not": {"anyOf": [{"required": [n]} for n in ("data", "name", "mime_type")]},
+                },
+            ]
+        }
+    )
+
+    attachment_id: AttachmentId | None = None
+    name: AttachmentName | None = None
+    mime_type: MimeType | None = None
+    data: Base64Data | None = None
+    _bytes: bytes | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Self:
+        if self.attachment_id is not None:
+            if self.data is not None or self.name is not None or self.mime_type is not None:
+                raise ValueError("an uploaded attachment is named by attachment_id alone")
+        elif self.data is None or self.name is None or self.mime_type is None:
+            raise ValueError("an attachment gives name, mime_type and data (base64), or the attachment_id of an upload")
+        return self
+
+    @property
+    def payload(self) -> bytes:
+        """The decoded bytes of an inline attachment (decoded once, when first asked)."""
+        if self._bytes is None:
+            self._bytes = base64.b64decode(self.data or "", validate=True)
+        return self._bytes
+
+
+class AttachmentRef(StrictModel):
+    attachment_id: AttachmentId
+
+
+class CreateUploadRequest(StrictModel):
+    """An attachment to upload (a presigned PUT bound to this size and checksum)."""
+
+    name: AttachmentName
+    mime_type: MimeType
+    size: AttachmentSize
+    sha256: Sha256Hex
+
+
 class MessageIn(StrictModel):
     role: MessageRole = "user"
-    content: str
+    content: MessageContent
     content_type: ContentType = "text"
     tool_name: str | None = Field(default=None, max_length=256)
     tool_inputs: str | None = None
@@ -224,6 +327,7 @@ class MessageIn(StrictModel):
     token_count: int | None = Field(default=None, ge=0, le=10**9)
     latency_ms: LatencyMs | None = None
     metadata: Metadata = Field(default_factory=dict)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 SINGLE_MESSAGE_FIELDS = (
@@ -237,6 +341,7 @@ SINGLE_MESSAGE_FIELDS = (
     "token_count",
     "latency_ms",
     "metadata",
+    "attachments",
 )
 
 
@@ -264,7 +369,7 @@ class AppendMessagesRequest(StrictModel):
 
     messages: list[MessageIn] | None = Field(default=None, min_length=1)
     role: MessageRole | None = None
-    content: str | None = None
+    content: MessageContent | None = None
     content_type: ContentType | None = None
     tool_name: str | None = Field(default=None, max_length=256)
     tool_inputs: str | None = None
@@ -273,6 +378,7 @@ class AppendMessagesRequest(StrictModel):
     token_count: int | None = Field(default=None, ge=0, le=10**9)
     latency_ms: LatencyMs | None = None
     metadata: Metadata | None = None
+    attachments: list[AttachmentIn] | None = Field(default=None, max_length=MAX_ATTACHMENTS)
     stream: bool | None = None
 
     @model_validator(mode="after")
@@ -287,8 +393,10 @@ class AppendMessagesRequest(StrictModel):
     def as_batch(self) -> list[MessageIn]:
         if self.messages is not None:
             return self.messages
-        fields = self.model_dump(exclude={"messages", "stream"}, exclude_none=True)
-        return [MessageIn.model_validate(fields)]
+        fields = self.model_dump(exclude={"messages", "stream", "attachments"}, exclude_none=True)
+        message = MessageIn.model_validate(fields)
+        message.attachments = list(self.attachments or [])  # validated (and decoded) once, above
+        return [message]
 
 
 # --- conversation operations (DESIGN §2b) -------------------------------------------------------
@@ -308,18 +416,22 @@ class MessagePatch(StrictModel):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    content: str | SkipJsonSchema[None] = None
+    content: MessageContent | SkipJsonSchema[None] = None
     metadata: MetadataPatch | None = None
     tool_inputs: str | None = None
     tool_outputs: str | None = None
     token_count: int | None = Field(default=None, ge=0, le=10**9)
+    # The attachments kept (redaction): those left out are deleted; `[]` or null removes all.
+    attachments: list[AttachmentRef] | None = Field(default=None, max_length=MAX_ATTACHMENTS)
 
     @model_validator(mode="after")
     def _content_kept(self) -> Self:
         if "content" in self.model_fields_set and self.content is None:
             raise ValueError("content cannot be null; send the corrected text (an empty string redacts it)")
         if not self.model_fields_set:
-            raise ValueError("give at least one of content, metadata, tool_inputs, tool_outputs, token_count")
+            raise ValueError(
+                "give at least one of content, metadata, tool_inputs, tool_outputs, token_count, attachments"
+            )
         return self
 
 

@@ -88,11 +88,32 @@ class Feedback(ResponseModel):
     recorded_at: str
 
 
+class Attachment(ResponseModel):
+    attachment_id: str
+    name: str
+    mime_type: str
+    size: int
+    sha256: str
+    url: str | None = None  # presigned GET, valid until url_expires_at (at most 15 minutes)
+    url_expires_at: str | None = None
+
+
+class UploadTicket(ResponseModel):
+    """Where to PUT an attachment's bytes: the URL and headers are signed for that size and
+    checksum; then append a message naming `attachment_id`."""
+
+    attachment_id: str
+    upload_url: str
+    upload_method: str
+    upload_headers: dict[str, str]
+    expires_at: str
+
+
 class Message(ResponseModel):
     message_id: str
     seq: int
     role: str
-    content: str
+    content: str | None
     content_type: str
     tool_name: str | None
     tool_inputs: str | None
@@ -103,6 +124,12 @@ class Message(ResponseModel):
     metadata: dict[str, Any]
     timestamp: str
     feedback: Feedback | None = None
+    attachments: list[Attachment] = []
+    # A content kept in S3 that this response could not carry (Lambda's 6 MB): `content` is
+    # null and these say where it is (a presigned GET) and what it is.
+    content_url: str | None = None
+    content_size: int | None = None
+    content_sha256: str | None = None
 
 
 class AppendResult(ResponseModel):

@@ -5,6 +5,7 @@ feedback, message corrections, fork and erasing a user. Compaction (PATCH `summa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from agent_sessions.errors import (
     session_not_found,
     validation_failure,
 )
-from agent_sessions.ids import is_session_id, new_message_id, new_session_id, seq_of_message_id
+from agent_sessions.ids import is_session_id, new_content_id, new_message_id, new_session_id, seq_of_message_id
 from agent_sessions.models.items import MessageItem, SessionItem
 from agent_sessions.models.limits import MAX_MESSAGE_BYTES, canonical_json
 from agent_sessions.models.responses import (
@@ -31,8 +32,9 @@ from agent_sessions.models.responses import (
     RewindResult,
     Session,
 )
+from agent_sessions.service.attachments import CONTENT_MIME_TYPE, ObjectService, Prepared
 from agent_sessions.service.merge_patch import merge_patch
-from agent_sessions.service.response_size import messages_that_fit, text_sent_size
+from agent_sessions.service.response_size import text_sent_size
 from agent_sessions.service.sessions import (
     MAX_ATTEMPTS,
     SessionService,
@@ -68,6 +70,8 @@ def token_estimate(message: MessageItem) -> int:
     """What a message weighs in a token budget: its `token_count`, else ceil(characters / 4)."""
     if message.token_count is not None:
         return message.token_count
+    if not message.content_loaded():  # kept in S3, not read: its size in bytes bounds it
+        return math.ceil((message.content_size or 0) / 4)
     return math.ceil(len(message.content) / 4)
 
 
@@ -76,10 +80,17 @@ def text_tokens(text: str | None) -> int:
 
 
 class ConversationService:
-    def __init__(self, sessions: SessionService, store: ConversationStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: SessionService,
+        store: ConversationStore,
+        settings: Settings,
+        objects: ObjectService | None = None,
+    ) -> None:
         self.sessions = sessions
         self.store = store
         self.settings = settings
+        self.objects = objects or ObjectService(settings)
 
     # --- rewind --------------------------------------------------------------------------------
 
@@ -194,7 +205,7 @@ class ConversationService:
         # The newest that one response can carry beside the situation and the summary (Lambda's
         # 6 MB): a budget of millions of tokens must not make the answer fail.
         reserved = text_sent_size(session.situation) + text_sent_size(session.summary)
-        fitting = messages_that_fit(chosen, reserved)
+        fitting = len(self.objects.page(chosen, reserved)) if chosen else 0  # loads contents kept in S3
         if fitting < len(chosen):
             chosen, truncated = chosen[:fitting], True
             used = sum(token_estimate(message) for message in chosen)
@@ -210,7 +221,7 @@ class ConversationService:
             situation=session.situation,
             summary=session.summary,
             summary_through_seq=session.summary_through_seq,
-            messages=[m.to_message() for m in chosen],
+            messages=self.objects.present(chosen),
             token_estimate=estimate,
             truncated=truncated,
             message_count=session.message_count,
@@ -258,20 +269,37 @@ class ConversationService:
             if old is None:
                 self._raise_missing_message(tenant, session_id, f"seq {seq}")
             assert old is not None
-            new = _patched(old, patch)
+            new = _patched(old, patch, self.objects)
             if new == old:
-                return old.to_message()
+                return self.objects.present(self.objects.page([old]))[0]
             new.revision = old.revision + 1
             delta = (new.token_count or 0) - (old.token_count or 0)
+            # A new content past the inline size goes to S3 first (pending); the old object, if
+            # any, is deleted by the stream's consumer once the correction is committed.
+            written = self._store_content(new) if new.content_object == NEW_CONTENT else None
             try:
                 self.store.correct_message(_head_key_only(tenant, session_id), old, new, token_delta=delta, now_ms=now)
             except (MessageChanged, TransactionConflict):
+                self.objects.discard(written)
                 backoff(attempt)
                 continue
             except HeadRefused as refused:
+                self.objects.discard(written)
                 self._head_refusal(refused, session_id, old.message_id, old.seq, now, token_delta=delta)
-            return new.to_message()
+            except BaseException:
+                self.objects.discard(written)
+                raise
+            return self.objects.present(self.objects.page([new]))[0]
         raise _busy()
+
+    def _store_content(self, message: MessageItem) -> Prepared:
+        body = message.content.encode("utf-8", "surrogatepass")
+        message.content_object = new_content_id()
+        message.content_size = len(body)
+        message.content_sha256 = hashlib.sha256(body).hexdigest()
+        key = keys.object_key(message.namespace_id, message.session_id, message.content_object)
+        self.objects.store.put(key, body, mime_type=CONTENT_MIME_TYPE, name=None, sha256=message.content_sha256)
+        return Prepared(parts=[], written=[key])
 
     def _message_by_id(self, tenant: Tenant, session_id: str, message_id: str) -> MessageItem:
         seq = seq_of_message_id(message_id)
@@ -342,6 +370,7 @@ class ConversationService:
             )
         # Messages 0..through only, one Query per MB, whatever the parent holds after them.
         copies = self.store.read_range(tenant.namespace_id, session_id, 0, through) if through >= 0 else []
+        parent_copies = [message for message in copies if message.object_ids()]
         child = self._child(tenant, parent, request, through, copies, now)
         record: IdempotencyRecord | None = None
         if idempotency_key is not None:
@@ -358,6 +387,8 @@ class ConversationService:
                 ) from None
             raise
         try:
+            # the copies' attachments and contents, under the child's prefix (server-side)
+            self.objects.copy_objects(parent_copies, tenant.namespace_id, child.session_id)
             self.store.copy_messages(copies)
             self._commit(child, record, now)
         except IdempotencyKeyTaken as taken:  # a concurrent fork with this key won
@@ -441,9 +472,12 @@ class ConversationService:
 
     def _abandon(self, child: SessionItem) -> None:
         """Best effort: remove what an unfinished fork wrote (its head's TTL does it otherwise)."""
-        # If even this fails, the invisible head's TTL and the stream's cascade remove it all.
+        # If even this fails, the invisible head's TTL and the stream's cascade remove it all
+        # (the objects copied are pending: the bucket's lifecycle rule too).
         with contextlib.suppress(Exception):
             self.store.delete_partition(keys.session_pk(child.namespace_id, child.session_id))
+        with contextlib.suppress(Exception):
+            self.objects.store.delete_prefix(keys.object_prefix(child.namespace_id, child.session_id))
 
     # --- erase a user --------------------------------------------------------------------------
 
@@ -513,22 +547,42 @@ def _head_key_only(tenant: Tenant, session_id: str) -> SessionItem:
     )
 
 
-def _patched(old: MessageItem, patch: MessagePatch) -> MessageItem:
+NEW_CONTENT = "cnt_new"  # marks a corrected content to be written to S3 before the transaction
+
+
+def _patched(old: MessageItem, patch: MessagePatch, objects: ObjectService) -> MessageItem:
     fields = patch.model_fields_set
     new = old.model_copy(deep=True)
     if "content" in fields and patch.content is not None:
         new.content = patch.content
+        new.content_object = new.content_size = new.content_sha256 = None
+        if objects.offloads(patch.content):
+            new.content_object = NEW_CONTENT
+    if "attachments" in fields:
+        # Redaction: the attachments kept, named by id (any left out are deleted once committed).
+        kept = [reference.attachment_id for reference in patch.attachments or []]
+        current = {attachment["attachment_id"]: attachment for attachment in old.attachments}
+        unknown = [attachment_id for attachment_id in kept if attachment_id not in current]
+        if unknown:
+            raise validation_failure(
+                [
+                    {
+                        "loc": ("body", "attachments"),
+                        "msg": f"attachment {unknown[0]} is not on this message; "
+                        "a correction can only remove attachments",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        new.attachments = [current[attachment_id] for attachment_id in dict.fromkeys(kept)]
     if "metadata" in fields:
         merged: Any = {} if patch.metadata is None else merge_patch(old.metadata, patch.metadata)
         new.metadata = validate_merged("metadata", merged)
     for name in ("tool_inputs", "tool_outputs", "token_count"):
         if name in fields:
             setattr(new, name, getattr(patch, name))
-    size = len(
-        canonical_json(
-            new.model_dump(mode="json", include={"content", "tool_inputs", "tool_outputs", "metadata"})
-        ).encode("utf-8", "surrogatepass")
-    )
+    stored = {"tool_inputs", "tool_outputs", "metadata"} | ({"content"} if new.content_object is None else set())
+    size = len(canonical_json(new.model_dump(mode="json", include=stored)).encode("utf-8", "surrogatepass"))
     if size > MAX_MESSAGE_BYTES:
         raise PayloadTooLargeError(
             f"The corrected message is {size} bytes; a message holds at most {MAX_MESSAGE_BYTES} bytes",

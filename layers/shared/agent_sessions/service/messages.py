@@ -26,7 +26,7 @@ from agent_sessions.models.limits import (
     canonical_json,
 )
 from agent_sessions.models.responses import AppendResult, HistoryPage
-from agent_sessions.service.response_size import messages_that_fit
+from agent_sessions.service.attachments import ObjectService, Prepared, StoredParts
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
@@ -63,15 +63,27 @@ def session_name_from(content: str) -> str | None:
     return name.rstrip(" ,.;:-") or text[:GENERATED_NAME_CHARS]
 
 
-def message_bytes(message: MessageIn) -> int:
-    return len(canonical_json(message.model_dump(mode="json")).encode("utf-8", "surrogatepass"))
+# What a message's item keeps of each attachment (ids, name, type, size, digest), at most.
+ATTACHMENT_ITEM_BYTES = 600
+
+
+def message_bytes(message: MessageIn, content_offloaded: bool = False) -> int:
+    """The bytes the message takes in its item: its fields, its content unless kept in S3,
+    and each attachment's description."""
+    fields = message.model_dump(mode="json", exclude={"attachments", *(("content",) if content_offloaded else ())})
+    return len(canonical_json(fields).encode("utf-8", "surrogatepass")) + ATTACHMENT_ITEM_BYTES * len(
+        message.attachments
+    )
 
 
 class MessageService:
-    def __init__(self, sessions: SessionService, store: MessageStore, settings: Settings) -> None:
+    def __init__(
+        self, sessions: SessionService, store: MessageStore, settings: Settings, objects: ObjectService | None = None
+    ) -> None:
         self.sessions = sessions
         self.store = store
         self.settings = settings
+        self.objects = objects or ObjectService(settings)
 
     # --- append ------------------------------------------------------------------------------
 
@@ -90,6 +102,42 @@ class MessageService:
         body_hash = request_hash(
             "append_messages", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
         )
+        # Attachments and large contents go to S3 first (pending); a write that fails below
+        # deletes them again (service/attachments.py).
+        prepared = self.objects.prepare(tenant, session_id, batch) if self.objects.needed(batch) else None
+        try:
+            result, replayed = self._append(
+                tenant, session_id, batch, body_hash, if_match_seq, idempotency_key, prepared
+            )
+        except BaseException:
+            self.objects.discard(prepared)
+            raise
+        if replayed:
+            self.objects.discard(prepared)  # the first request's objects are the ones named
+        if any(message.attachments for message in result.messages):
+            result.messages = [
+                message.model_copy(
+                    update={
+                        "attachments": [
+                            self.objects.signed(tenant.namespace_id, session_id, attachment)
+                            for attachment in message.attachments
+                        ]
+                    }
+                )
+                for message in result.messages
+            ]
+        return result, replayed
+
+    def _append(
+        self,
+        tenant: Tenant,
+        session_id: str,
+        batch: list[MessageIn],
+        body_hash: str,
+        if_match_seq: int | None,
+        idempotency_key: str | None,
+        prepared: Prepared | None,
+    ) -> tuple[AppendResult, bool]:
         # A message id carries its seq; a retry at another seq (a concurrent append won the
         # first) gets ids for its own positions, made once per position.
         message_ids_by_seq: dict[int, str] = {}
@@ -111,7 +159,17 @@ class MessageService:
                 for index in range(len(batch))
             ]
             plan = self._plan(
-                tenant, session_id, batch, message_ids, expected, now, rate_mode, idempotency_key, body_hash, current
+                tenant,
+                session_id,
+                batch,
+                message_ids,
+                expected,
+                now,
+                rate_mode,
+                idempotency_key,
+                body_hash,
+                current,
+                prepared,
             )
             try:
                 self.store.append(plan)
@@ -133,7 +191,7 @@ class MessageService:
                     current = None
                 backoff(attempt)
                 continue
-            return self._result(plan, current), False
+            return self._result(plan, current, batch), False
         raise ServiceUnavailableError(
             "Too many concurrent appends; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
         )
@@ -153,7 +211,7 @@ class MessageService:
             )
         total = 0
         for index, message in enumerate(batch):
-            size = message_bytes(message)
+            size = message_bytes(message, self.objects.offloads(message.content))
             if size > MAX_MESSAGE_BYTES:
                 raise PayloadTooLargeError(
                     f"Message {index} is {size} bytes; a message holds at most {MAX_MESSAGE_BYTES} bytes",
@@ -237,7 +295,9 @@ class MessageService:
         idempotency_key: str | None,
         body_hash: str,
         current: SessionItem | None,
+        prepared: Prepared | None,
     ) -> AppendPlan:
+        parts = prepared.parts if prepared is not None else [StoredParts() for _ in batch]
         messages = [
             MessageItem(
                 namespace_id=tenant.namespace_id,
@@ -245,9 +305,13 @@ class MessageService:
                 message_id=message_id,
                 seq=expected + index,
                 timestamp_ms=now,
-                **message.model_dump(),
+                **message.model_dump(exclude={"attachments"}),
+                attachments=part.attachments,
+                content_object=part.content_object,
+                content_size=part.content_size,
+                content_sha256=part.content_sha256,
             )
-            for index, (message, message_id) in enumerate(zip(batch, message_ids, strict=True))
+            for index, (message, message_id, part) in enumerate(zip(batch, message_ids, parts, strict=True))
         ]
         first_user = next((m for m in messages if m.role == "user" and session_name_from(m.content)), None)
         latencies = [m.latency_ms for m in messages if m.latency_ms is not None]
@@ -270,12 +334,12 @@ class MessageService:
         )
         if idempotency_key is None:
             return plan_without_record
-        result = without_repeated_fields(self._result(plan_without_record, current))
+        result = without_repeated_fields(self._result(plan_without_record, current, batch))
         record = self.sessions.idempotency_record(tenant, idempotency_key, "append_messages", body_hash, result, now)
         return dataclasses.replace(plan_without_record, idempotency=record)
 
     @staticmethod
-    def _result(plan: AppendPlan, known: SessionItem | None) -> AppendResult:
+    def _result(plan: AppendPlan, known: SessionItem | None, batch: list[MessageIn]) -> AppendResult:
         """The append's response. Without a read (If-Match) the session's name is known only
         when this append gives it one; otherwise it is reported as null."""
         session_name = None
@@ -287,7 +351,13 @@ class MessageService:
             session_name = plan.generated_name
         return AppendResult(
             session_id=plan.session_id,
-            messages=[message.to_message() for message in plan.messages],
+            # each message as given (a content kept in S3 too)
+            messages=[
+                message.to_message().model_copy(
+                    update={"content": given.content, "content_size": None, "content_sha256": None}
+                )
+                for message, given in zip(plan.messages, batch, strict=True)
+            ],
             message_count=plan.expected_count + len(plan.messages),
             session_name=session_name,
         )
@@ -330,8 +400,9 @@ class MessageService:
         if session.visible_until_ms(self.settings.terminated_retention_seconds) <= now:
             raise session_not_found(session_id)
         messages = [m for m in read.messages if m.seq < session.message_count][:limit]
-        # the rest would pass Lambda's response limit: it is the next page's
-        messages = messages[: messages_that_fit(messages)]
+        # the rest would pass Lambda's response limit: it is the next page's (contents kept in
+        # S3 are loaded for the messages that fit)
+        messages = self.objects.page(messages) if messages else messages
         # Seqs are gapless, so more exist exactly when the last one returned is not the end.
         # (A page may hold fewer than `limit`: DynamoDB returns at most 1 MB per query, and a
         # response at most 6 MB; counting what came back would end the history there.)
@@ -359,7 +430,7 @@ class MessageService:
             )
         return HistoryPage(
             session_id=session.session_id,
-            messages=[m.to_message() for m in messages],
+            messages=self.objects.present(messages),
             total_messages=session.message_count,
             returned_messages=len(messages),
             has_more=has_more,

@@ -147,3 +147,13 @@ def parse_session_pk(pk: str) -> tuple[str, str]:
     """`NS#<ns>#SES#<sid>` → (namespace_id, session_id)."""
     namespace_part, _, session_id = pk.partition("#SES#")
     return namespace_part.removeprefix("NS#"), session_id
+
+
+def object_prefix(namespace_id: str, session_id: str) -> str:
+    """Where a session's objects live in the attachments bucket: the namespace, then the
+    session, so a tenant's or a session's objects are one prefix (listed on purge)."""
+    return f"{namespace_id}/{session_id}/"
+
+
+def object_key(namespace_id: str, session_id: str, object_id: str) -> str:
+    return object_prefix(namespace_id, session_id) + object_id
