@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runtime.template import ROOT, create_tables, read_stack
+from local_runtime.template import ROOT, create_buckets, create_tables, read_stack
 
 TABLES = {"SessionsTable": "agent-sessions-local", "IdentitiesTable": "agent-sessions-local-identities"}
 DEV_ORGANIZATION = "int_local"
@@ -130,6 +130,28 @@ def start_database(state_dir: Path, choice: str) -> Database:
     server.start()
     say("Java (or DynamoDB Local) not found: using an in-process moto server. DATA WILL NOT SURVIVE A RESTART.")
     return Database(f"http://127.0.0.1:{port}", False, server.stop)
+
+
+class LifecycleSweeper(threading.Thread):
+    """Applies the buckets' lifecycle rules to the local S3 as S3 does, every `seconds`."""
+
+    def __init__(self, object_store: Any, seconds: float, log: Any = say) -> None:
+        super().__init__(daemon=True, name="lifecycle")
+        self.object_store = object_store
+        self.seconds = seconds
+        self.log = log
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.seconds):
+            try:
+                if deleted := self.object_store.sweep():
+                    self.log(f"lifecycle: deleted {deleted} expired objects")
+            except Exception as error:  # noqa: BLE001 - a local convenience: say it, try next time
+                self.log(f"lifecycle sweep failed: {error}")
+
+    def stop(self) -> None:
+        self._stop_event.set()
 
 
 def load_secrets(state_dir: Path) -> dict[str, str]:
@@ -232,6 +254,11 @@ def main() -> int:
     stops: list[Any] = [database.stop]
     try:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = database.endpoint
+        from local_runtime.s3 import LocalS3
+
+        object_store = LocalS3(state_dir)
+        os.environ["AWS_ENDPOINT_URL_S3"] = object_store.start()  # the functions' S3 (presigned URLs too)
+        stops.insert(0, object_store.stop)
         secrets = load_secrets(state_dir)
         dev_key = os.environ.get("DEV_API_KEY") or secrets["dev_api_key"]
         stack = read_stack(table_names=TABLES, secrets={"CursorSigningSecret": secrets["CursorSigningSecret"]})
@@ -245,6 +272,7 @@ def main() -> int:
 
         dynamodb = boto3.client("dynamodb", endpoint_url=database.endpoint)
         create_tables(dynamodb, TABLES, existing_ok=True)
+        create_buckets(object_store.client(), stack.bucket_names, existing_ok=True)
         functions = Functions(stack)  # sets every function's environment in this process
         upgrade_layout(dynamodb)
         tenant = seed(dev_key, os.environ.get("DEV_NAMESPACE", "dev"))
@@ -255,7 +283,8 @@ def main() -> int:
         schedule_override = float(os.environ["SCHEDULE_SECONDS"]) if os.environ.get("SCHEDULE_SECONDS") else None
         scheduler = Scheduler(stack, functions.invoke, override_seconds=schedule_override, log=say)
         feeder = StreamFeeder(stack, functions.invoke, endpoint=database.endpoint, state_dir=state_dir, log=say)
-        for worker in (scheduler, feeder):
+        sweeper = LifecycleSweeper(object_store, schedule_override or 3600.0, log=say)
+        for worker in (scheduler, feeder, sweeper):
             worker.start()
             stops.insert(0, worker.stop)
         (state_dir / "env").write_text(
@@ -263,7 +292,9 @@ def main() -> int:
                 f"export {name}={value}\n"
                 for name, value in {
                     "AWS_ENDPOINT_URL_DYNAMODB": database.endpoint,
+                    "AWS_ENDPOINT_URL_S3": object_store.endpoint,
                     "TABLE_NAME": TABLES["SessionsTable"],
+                    "ATTACHMENTS_BUCKET": stack.bucket_names["AttachmentsBucket"],
                     "IDENTITIES_TABLE_NAME": TABLES["IdentitiesTable"],
                     # revoke-key flushes this runtime's authorizer cache as it flushes API Gateway's
                     "AWS_ENDPOINT_URL_API_GATEWAY": server.base_url,
@@ -288,6 +319,7 @@ def main() -> int:
                     f"  docs         {server.base_url}/docs",
                     f"  invoke       {server.base_url}/2015-03-31/functions/<FunctionName>/invocations",
                     f"  database     {'DynamoDB Local, data in ' + str(state_dir) if database.persistent else 'moto'}",
+                    f"  s3           {object_store.endpoint}  (objects in {state_dir / 's3'})",
                     "",
                     f'  curl -s {server.base_url}/v1/agents/sessions -H "Authorization: Bearer {dev_key}" '
                     f'-H "X-Namespace: {tenant["namespace"]}" -d \'{{"user_id": "u1"}}\'',

@@ -61,7 +61,14 @@ def start_runtime(state_dir: Path) -> Runtime:
         "DEV_NAMESPACE": "it",
         "SCHEDULE_SECONDS": "2",
     }
-    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "TABLE_NAME", "IDENTITIES_TABLE_NAME", "CURSOR_SIGNING_KEY"):
+    for name in (
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "TABLE_NAME",
+        "IDENTITIES_TABLE_NAME",
+        "ATTACHMENTS_BUCKET",
+        "CURSOR_SIGNING_KEY",
+    ):
         env.pop(name, None)
     started = time.monotonic()
     process = subprocess.Popen(

@@ -14,18 +14,32 @@ import boto3
 import pytest
 
 from agent_sessions import runtime
-from support import create_tables
+from support import create_buckets, create_tables
+
+
+@pytest.fixture(scope="session")
+def local_s3() -> Iterator[Any]:
+    """The local runtime's S3 (moto's server, in memory here), for attachments and contents."""
+    from local_runtime.s3 import LocalS3
+
+    server = LocalS3(None)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def local_table(dynamodb_local_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh table from template.yaml on DynamoDB Local; the service pointed at it."""
+def local_table(dynamodb_local_endpoint: str, local_s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh table from template.yaml on DynamoDB Local, the template's bucket on the local
+    S3; the service pointed at them."""
     name = f"sessions-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", local_s3.endpoint)
     monkeypatch.setenv("TABLE_NAME", name)
     runtime.reset()
     client = boto3.client("dynamodb", endpoint_url=dynamodb_local_endpoint)
     create_tables(client, {"SessionsTable": name})
+    create_buckets(local_s3.client(), {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]}, existing_ok=True)
     yield client
     client.delete_table(TableName=name)
     runtime.reset()
