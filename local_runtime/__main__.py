@@ -147,7 +147,7 @@ class LifecycleSweeper(threading.Thread):
             try:
                 if deleted := self.object_store.sweep():
                     self.log(f"lifecycle: deleted {deleted} expired objects")
-            except Exception as error:  # noqa: BLE001 - a local convenience: say it, try next time
+            except Exception as error:  # a local convenience: say it, try next time
                 self.log(f"lifecycle sweep failed: {error}")
 
     def stop(self) -> None:

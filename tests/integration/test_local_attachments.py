@@ -48,7 +48,7 @@ def history(runtime: Runtime, sid: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     cursor = ""
     while True:
-        status, headers, raw = runtime.request("GET", f"/v1/agents/sessions/{sid}/history?limit=200{cursor}")
+        status, _, raw = runtime.request("GET", f"/v1/agents/sessions/{sid}/history?limit=200{cursor}")
         assert status == 200, raw[:300]
         assert len(raw) < 6_000_000
         page = json.loads(raw)
