@@ -144,7 +144,7 @@ def test_objects_survive_a_restart_and_follow_a_purge(local_runtime: Runtime) ->
             "attachments": [{"name": "p.png", "mime_type": "image/png", "data": base64.b64encode(photo).decode()}],
         },
     )
-    assert status == 200
+    assert status == 200, appended
     status, fork = local_runtime.json("POST", f"/v1/agents/sessions/{sid}/fork", {})
     assert status == 200, fork
     child = fork["session_id"]
