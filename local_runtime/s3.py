@@ -37,8 +37,7 @@ class LocalS3:
     # --- serving -------------------------------------------------------------------------------
 
     def start(self) -> str:
-        from moto.moto_server.threaded_moto_server import MotoRequestHandler
-        from moto.server import create_backend_app
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         app = create_backend_app("s3")  # S3 only, whatever the request's host
