@@ -206,6 +206,17 @@ def sessions_table_calls(table: Any) -> Iterator[SessionsTableCalls]:
 
 
 @pytest.fixture(scope="session")
+def local_s3() -> Iterator[Any]:
+    """The local runtime's S3 (moto's server, in memory here), for attachments and contents."""
+    from local_runtime.s3 import LocalS3
+
+    server = LocalS3(None)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def local_functions() -> Any:
     """The template's functions, imported once for the whole run (as warm Lambdas)."""
     from local_runtime.lambdas import Functions

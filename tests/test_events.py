@@ -38,6 +38,8 @@ EXPECTED = {
     "record_feedback_404": ("record_feedback", 404),
     "update_message_404": ("update_message", 404),
     "erase_user": ("erase_user", 200),
+    "create_upload": ("create_upload", 201),
+    "get_attachment_404": ("get_attachment", 404),
 }
 
 
@@ -93,7 +95,9 @@ def test_event(name, table):
     response = load_function(function).lambda_handler(event, LambdaContext(function))
     assert response["statusCode"] == status, response["body"]
     body = body_of(response)
-    if status != 200:
+    if function == "create_upload":
+        assert body["attachment_id"].startswith("att_") and body["upload_headers"]["Content-Length"] == "1048576"
+    elif status != 200:
         assert body["success"] is False and body["status"] == status
     elif function == "list_sessions":
         assert [s["session_id"] for s in body["results"]] == [EXAMPLE_SESSION]

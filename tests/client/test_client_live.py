@@ -99,3 +99,44 @@ def test_put_session_creates_then_replaces(client: AgentSessionsClient, live_api
     same = client.put_session("ticket:7", user_id="u7", metadata={"k": "v"}, idempotency_key="put-7")
     again = client.put_session("ticket:7", user_id="u7", metadata={"k": "v"}, idempotency_key="put-7")
     assert same == again and client.get_session("ticket:7").version == 3
+
+
+def test_files_and_large_contents_through_the_client(client: AgentSessionsClient, live_api: Any) -> None:
+    # bytes in, bytes out: a small file inline, a large one uploaded by the client itself,
+    # contents past one response resolved from their content_url
+    small, large = b"\x89PNG" + bytes(range(256)) * 1000, bytes(range(256)) * (24 * 4096)  # 256 KB, 24 MiB
+    session = client.create_session()
+    sent = client.append_messages(
+        session.session_id,
+        [
+            {
+                "content": "two files",
+                "attachments": [
+                    {"name": "small.png", "mime_type": "image/png", "data": small},
+                    {"name": "large.bin", "mime_type": "application/octet-stream", "data": large},
+                ],
+            }
+        ],
+    )
+    assert [(a.name, a.size) for a in sent.messages[0].attachments] == [
+        ("small.png", len(small)),
+        ("large.bin", len(large)),
+    ]
+    outputs = ['"' * (1536 * 1024)] * 3  # each past 6 MB once escaped twice: handed over by URL
+    for output in outputs:
+        client.append_message(session.session_id, {"role": "tool", "content": output})
+    messages = list(client.iter_history(session.session_id))
+    assert [m.content for m in messages[1:]] == outputs
+    files = [client.download_attachment(session.session_id, a) for a in messages[0].attachments]
+    assert files == [small, large]
+
+    async def read_async() -> list[str]:
+        async with AsyncAgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace) as api:
+            page = await api.get_history(session.session_id, limit=10)
+            got = [m.content for m in page.messages]
+            while page.has_more:
+                page = await api.get_history(session.session_id, limit=10, cursor=page.next_cursor)
+                got += [m.content for m in page.messages]
+            return got
+
+    assert asyncio.run(read_async())[1:] == outputs

@@ -17,17 +17,6 @@ from agent_sessions import runtime
 from support import create_buckets, create_tables
 
 
-@pytest.fixture(scope="session")
-def local_s3() -> Iterator[Any]:
-    """The local runtime's S3 (moto's server, in memory here), for attachments and contents."""
-    from local_runtime.s3 import LocalS3
-
-    server = LocalS3(None)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def local_table(dynamodb_local_endpoint: str, local_s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh table from template.yaml on DynamoDB Local, the template's bucket on the local

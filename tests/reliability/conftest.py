@@ -23,7 +23,7 @@ import pytest
 
 from agent_sessions import runtime
 from conftest import TABLE_NAMES
-from support import create_tables
+from support import create_buckets, create_tables
 
 FULL = os.environ.get("RELIABILITY_SCALE", "bounded") == "full"
 
@@ -132,7 +132,9 @@ class LiveApi:
 
 
 @pytest.fixture
-def live_api(dynamodb_local_endpoint: str, local_functions: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
+def live_api(
+    dynamodb_local_endpoint: str, local_s3: Any, local_functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveApi]:
     from agent_sessions.identity.api_keys import READ_SCOPE, WRITE_SCOPE
     from agent_sessions.identity.store import IdentityStore
     from agent_sessions.settings import get_settings
@@ -140,9 +142,11 @@ def live_api(dynamodb_local_endpoint: str, local_functions: Any, monkeypatch: py
     from local_runtime.server import LocalServer
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", local_s3.endpoint)  # attachments, large contents
     runtime.reset()
     client = boto3.client("dynamodb", endpoint_url=dynamodb_local_endpoint)
     create_tables(client, TABLE_NAMES)
+    create_buckets(local_s3.client(), {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]}, existing_ok=True)
     identities = IdentityStore(get_settings())
     organization = identities.create_organization("reliability").internal_id
     namespace = identities.create_namespace(organization, "suite")

@@ -194,3 +194,14 @@ def update_message(session_id: str, seq: int, patch: dict[str, Any]) -> Request:
 
 def erase_user(user_id: str) -> Request:
     return Request("DELETE", "/v1/agents/sessions", models.ErasedUser, params={"user_id": user_id})
+
+
+def create_upload(session_id: str, name: str, mime_type: str, size: int, digest: str) -> Request:
+    body = {"name": name, "mime_type": mime_type, "size": size, "sha256": digest}
+    return Request("POST", f"/v1/agents/sessions/{_sid(session_id)}/attachments", models.UploadTicket, body=body)
+
+
+def get_attachment(session_id: str, attachment_id: str) -> Request:
+    return Request(
+        "GET", f"/v1/agents/sessions/{_sid(session_id)}/attachments/{quote(attachment_id, safe='')}", models.Attachment
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from agent_sessions_client import _objects as objects
 from agent_sessions_client import _requests as ops
 from agent_sessions_client import models
 from agent_sessions_client._requests import Request, RetryPolicy
@@ -70,9 +71,12 @@ class AgentSessionsClient(_Base):
     ) -> None:
         super().__init__(base_url, api_key, namespace, timeout=timeout, retry=retry)
         self._http = httpx.Client(base_url=self.base_url, headers=self._headers, timeout=timeout, transport=transport)
+        # Presigned S3 URLs: their own pool, never the API key's headers.
+        self._objects = httpx.Client(timeout=max(timeout, 120.0))
 
     def close(self) -> None:
         self._http.close()
+        self._objects.close()
 
     def __enter__(self) -> AgentSessionsClient:
         return self
@@ -87,12 +91,65 @@ class AgentSessionsClient(_Base):
                     response = self._http.request(**self._build(request))
                 except httpx.TransportError as error:
                     raise TransportError(f"no answer: {error!r}") from error
-                return ops.parse(request, response.status_code, response.text, dict(response.headers))
+                result = ops.parse(request, response.status_code, response.text, dict(response.headers))
             except AgentSessionsError as error:
                 if attempt + 1 >= self.retry.max_attempts or not ops.should_retry(request, error):
                     raise
                 time.sleep(self.retry.delay(attempt, error.headers.get("retry-after")))
+                continue
+            for message in objects.unresolved(result):
+                objects.fill(message, self._object("GET", message.content_url or ""))
+            return result
         raise AssertionError("unreachable")
+
+    def _object(self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
+        """A presigned S3 request, retried (a PUT of the same bytes to the same key is safe)."""
+        for attempt in range(self.retry.max_attempts):
+            try:
+                response = self._objects.request(method, url, content=body, headers=headers)
+            except httpx.TransportError as error:
+                if attempt + 1 >= self.retry.max_attempts:
+                    raise TransportError(f"no answer from S3: {error!r}") from error
+            else:
+                if response.status_code < 300:
+                    return response.content
+                if response.status_code < 500 or attempt + 1 >= self.retry.max_attempts:
+                    raise AgentSessionsError(f"S3 answered {response.status_code}: {response.text[:200]}")
+            time.sleep(self.retry.delay(attempt, None))
+        raise AssertionError("unreachable")
+
+    # --- attachments ---------------------------------------------------------------------------
+
+    def upload_attachment(self, session_id: str, data: bytes, *, name: str, mime_type: str) -> str:
+        """Uploads a file (up to 100 MiB) to the session; returns its attachment_id, for an
+        append's `attachments: [{"attachment_id": …}]`."""
+        ticket = self._run(ops.create_upload(session_id, name, mime_type, len(data), objects.sha256(data)))
+        self._object("PUT", ticket.upload_url, data, ticket.upload_headers)
+        return str(ticket.attachment_id)
+
+    def get_attachment(self, session_id: str, attachment_id: str) -> models.Attachment:
+        return self._run(ops.get_attachment(session_id, attachment_id))  # type: ignore[no-any-return]
+
+    def download_attachment(self, session_id: str, attachment: models.Attachment | str) -> bytes:
+        """The file's bytes, checked against its sha256 (a fresh URL when the one given is gone)."""
+        if isinstance(attachment, str) or not attachment.url:
+            attachment = self.get_attachment(
+                session_id, attachment if isinstance(attachment, str) else attachment.attachment_id
+            )
+        try:
+            return objects.checked(attachment, self._object("GET", attachment.url or ""))
+        except AgentSessionsError:
+            fresh = self.get_attachment(session_id, attachment.attachment_id)  # the URL expired
+            return objects.checked(fresh, self._object("GET", fresh.url or ""))
+
+    def _with_uploads(self, session_id: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        uploaded = {
+            (index, position): self.upload_attachment(
+                session_id, bytes(file["data"]), name=file["name"], mime_type=file["mime_type"]
+            )
+            for index, position, file in objects.files_to_upload(messages)
+        }
+        return objects.wire_messages(messages, uploaded)
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -159,6 +216,9 @@ class AgentSessionsClient(_Base):
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> models.AppendResult:
+        """Attachments may give `data` as bytes: sent inline while the request stays small,
+        uploaded first otherwise."""
+        messages = self._with_uploads(session_id, messages)
         return self._run(ops.append_messages(session_id, messages, if_match, idempotency_key))  # type: ignore[no-any-return]
 
     def append_message(
@@ -291,12 +351,69 @@ class AsyncAgentSessionsClient(_Base):
                     response = await self._http.request(**self._build(request))
                 except httpx.TransportError as error:
                     raise TransportError(f"no answer: {error!r}") from error
-                return ops.parse(request, response.status_code, response.text, dict(response.headers))
+                result = ops.parse(request, response.status_code, response.text, dict(response.headers))
             except AgentSessionsError as error:
                 if attempt + 1 >= self.retry.max_attempts or not ops.should_retry(request, error):
                     raise
                 await asyncio.sleep(self.retry.delay(attempt, error.headers.get("retry-after")))
+                continue
+            pending = objects.unresolved(result)
+            bodies = await asyncio.gather(*(self._object("GET", message.content_url or "") for message in pending))
+            for message, body in zip(pending, bodies, strict=True):
+                objects.fill(message, body)
+            return result
         raise AssertionError("unreachable")
+
+    async def _object(
+        self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> bytes:
+        """A presigned S3 request (no API key), retried."""
+        for attempt in range(self.retry.max_attempts):
+            try:
+                async with httpx.AsyncClient(timeout=max(self._timeout, 120.0)) as plain:
+                    response = await plain.request(method, url, content=body, headers=headers)
+            except httpx.TransportError as error:
+                if attempt + 1 >= self.retry.max_attempts:
+                    raise TransportError(f"no answer from S3: {error!r}") from error
+            else:
+                if response.status_code < 300:
+                    return response.content
+                if response.status_code < 500 or attempt + 1 >= self.retry.max_attempts:
+                    raise AgentSessionsError(f"S3 answered {response.status_code}: {response.text[:200]}")
+            await asyncio.sleep(self.retry.delay(attempt, None))
+        raise AssertionError("unreachable")
+
+    async def upload_attachment(self, session_id: str, data: bytes, *, name: str, mime_type: str) -> str:
+        ticket = await self._run(ops.create_upload(session_id, name, mime_type, len(data), objects.sha256(data)))
+        await self._object("PUT", ticket.upload_url, data, ticket.upload_headers)
+        return str(ticket.attachment_id)
+
+    async def get_attachment(self, session_id: str, attachment_id: str) -> models.Attachment:
+        return await self._run(ops.get_attachment(session_id, attachment_id))  # type: ignore[no-any-return]
+
+    async def download_attachment(self, session_id: str, attachment: models.Attachment | str) -> bytes:
+        if isinstance(attachment, str) or not attachment.url:
+            attachment = await self.get_attachment(
+                session_id, attachment if isinstance(attachment, str) else attachment.attachment_id
+            )
+        try:
+            return objects.checked(attachment, await self._object("GET", attachment.url or ""))
+        except AgentSessionsError:
+            fresh = await self.get_attachment(session_id, attachment.attachment_id)
+            return objects.checked(fresh, await self._object("GET", fresh.url or ""))
+
+    async def _with_uploads(self, session_id: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries = objects.files_to_upload(messages)
+        ids = await asyncio.gather(
+            *(
+                self.upload_attachment(session_id, bytes(file["data"]), name=file["name"], mime_type=file["mime_type"])
+                for _, _, file in entries
+            )
+        )
+        uploaded = {
+            (index, position): attachment_id for (index, position, _), attachment_id in zip(entries, ids, strict=True)
+        }
+        return objects.wire_messages(messages, uploaded)
 
     async def create_session(self, *, idempotency_key: str | None = None, **fields: Any) -> models.Session:
         return await self._run(ops.create_session(fields, idempotency_key))  # type: ignore[no-any-return]
@@ -358,6 +475,7 @@ class AsyncAgentSessionsClient(_Base):
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> models.AppendResult:
+        messages = await self._with_uploads(session_id, messages)
         return await self._run(ops.append_messages(session_id, messages, if_match, idempotency_key))  # type: ignore[no-any-return]
 
     async def append_message(

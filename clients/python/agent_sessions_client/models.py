@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class _Model(BaseModel):
@@ -56,11 +56,30 @@ class Feedback(_Model):
     recorded_at: str
 
 
+class Attachment(_Model):
+    attachment_id: str
+    name: str
+    mime_type: str
+    size: int
+    sha256: str
+    url: str | None = None  # presigned GET, valid until url_expires_at
+    url_expires_at: str | None = None
+
+
+class UploadTicket(_Model):
+    attachment_id: str
+    upload_url: str
+    upload_method: str = "PUT"
+    upload_headers: dict[str, str] = {}
+    expires_at: str
+
+
 class Message(_Model):
     message_id: str
     seq: int
     role: str
-    content: str
+    # The client resolves a content the server handed over by URL: callers always get it whole.
+    content: str = ""
     content_type: str = "text"
     tool_name: str | None = None
     tool_inputs: str | None = None
@@ -71,6 +90,17 @@ class Message(_Model):
     metadata: dict[str, Any] = {}
     timestamp: str
     feedback: Feedback | None = None
+    attachments: list[Attachment] = []
+    content_url: str | None = None
+    content_size: int | None = None
+    content_sha256: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_by_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("content") is None and "content" in data:
+            return {**data, "content": ""}
+        return data
 
 
 class Pagination(_Model):
