@@ -51,6 +51,8 @@ FIRST_USE = {
     "record_feedback": "conversation_service",
     "update_message": "conversation_service",
     "erase_user": "conversation_service",
+    "create_upload": "object_service",
+    "get_attachment": "object_service",
     "expire_sessions": "expiry_job",
     "on_session_change": "session_changes",
 }
@@ -167,13 +169,17 @@ BODIES = {
     "fork_session": {},
     "record_feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
     "update_message": {"content": "c"},
+    "create_upload": {"name": "a.pdf", "mime_type": "application/pdf", "size": 1024, "sha256": "a" * 64},
 }
 QUERIES = {"rewind_messages": {"last": "1"}, "erase_user": {"user_id": "u1"}}
 
 
 def api_event(function: str, method: str, path: str) -> dict[str, Any]:
-    concrete = path.replace("{session_id}", SESSION_ID).replace("{seq}", "0")
-    parameters = {name: value for name, value in (("session_id", SESSION_ID), ("seq", "0")) if "{" + name + "}" in path}
+    values = (("session_id", SESSION_ID), ("seq", "0"), ("attachment_id", "att_" + "A" * 22))
+    concrete = path
+    for name, value in values:
+        concrete = concrete.replace("{" + name + "}", value)
+    parameters = {name: value for name, value in values if "{" + name + "}" in path}
     body = BODIES.get(function)
     return {
         "httpMethod": method,
