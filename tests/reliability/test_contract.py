@@ -4,7 +4,7 @@ equal to the one `/v1/openapi.json` serves) and sends them to the local runtime,
 **every** check schemathesis has: no 5xx, every response as documented (status, content
 type, headers, body), every schema-valid request accepted, every schema-invalid one refused.
 
-The project differs from a check in four documented cases (docs/reliability.md), each
+The project differs from a check in five documented cases (docs/reliability.md), each
 matched as narrowly as the request and the answer allow — never by status alone:
 
 - `unsupported_method` wants 405 for a method the document does not list. A REST API
@@ -19,6 +19,8 @@ matched as narrowly as the request and the answer allow — never by status alon
     already past (the document says "in the future"; JSON Schema has no notion of now);
   - `page` × `limit` past offset 10,000: 400 `offset_too_large` (each bound is in the
     document, their product cannot be).
+- `negative_data_rejection` counts 413 as no refusal: an upload declaring a size over 100 MiB
+  (the document's maximum) is 413 `field_too_large` naming `body.size` (DESIGN §11).
 
 The stateful phase (workflows: a create's session id fed into the next operations) runs the
 same checks with two more cases, see `stateful_deviation`.
@@ -39,6 +41,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import (
     ensure_resource_availability,
+    negative_data_rejection,
     positive_data_acceptance,
     unsupported_method,
     use_after_free,
@@ -50,6 +53,7 @@ from reliability.conftest import LiveApi, scale
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
+MAX_ATTACHMENT = 100 * 1024 * 1024
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
@@ -114,6 +118,13 @@ def documented_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
             and datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")).timestamp() <= time.time()
         ):
             return "expires_at in the past", positive_data_acceptance
+    if status == 413 and code == "field_too_large" and case.operation.path.endswith("/attachments"):
+        # DESIGN §11: a declared size over 100 MiB is 413, which schemathesis does not count
+        # among the statuses that refuse schema-invalid data
+        errors = error.get("details", {}).get("errors", [])
+        size = body.get("size") if isinstance(body, dict) else None
+        if [entry["loc"] for entry in errors] == [["body", "size"]] and isinstance(size, int) and size > MAX_ATTACHMENT:
+            return "a declared attachment size over 100 MiB: 413", negative_data_rejection
     if status == 400 and code == "offset_too_large" and "page" in query:
         limit = int((query.get("limit") or query.get("page_size") or ["50"])[0])
         if (int(query["page"][0]) - 1) * limit > MAX_OFFSET:
