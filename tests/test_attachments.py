@@ -324,7 +324,7 @@ def test_bad_attachments_are_refused_naming_the_field(
     assert response["statusCode"] == status, response["body"]
     if field is not None:
         locations = [error["loc"] for error in body_of(response)["error"]["details"]["errors"]]
-        assert any(loc[-1] == field for loc in locations), locations
+        assert any(field in loc for loc in locations), locations
     assert message_items(table, sid) == [] and objects(f"ns_test/{sid}/") == {}
 
 

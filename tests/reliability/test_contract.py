@@ -156,13 +156,16 @@ def test_every_operation_conforms(case: Any, live_api: LiveApi) -> None:
 def stateful_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
     """In workflows (one request's answer feeding the next) two more, as narrow:
     - feedback or a correction naming a message the session does not hold is 404
-      `message_not_found` (DESIGN §2b); `ensure_resource_availability` reads any 404 after a
+      `message_not_found` (DESIGN §2b), an attachment it does not hold 404
+      `attachment_not_found` (§11); `ensure_resource_availability` reads any 404 after a
       create as the created session being gone;
     - schemathesis' inferred links can drop a required parameter (erasing a user without
       `user_id`): that request is not schema-valid, and its 422 names the missing parameter."""
     error = _error(response)
     if response.status_code == 404 and error.get("code") == "message_not_found":
         return "a message the session does not hold", ensure_resource_availability
+    if response.status_code == 404 and error.get("code") == "attachment_not_found":
+        return "an attachment the session does not hold", ensure_resource_availability
     if response.status_code == 200 and case.method.upper() == "GET" and _terminated_session(response):
         return "DELETE terminates: the session stays readable for its retention", use_after_free
     if response.status_code == 422:

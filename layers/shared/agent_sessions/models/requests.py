@@ -244,7 +244,18 @@ def _base64(value: str) -> str:
     return value
 
 
-Base64Data = Annotated[str, Field(description="the bytes, base64 (RFC 4648, padded)"), AfterValidator(_base64)]
+# The document states what _base64 checks (without validating the pattern twice).
+Base64Data = Annotated[
+    str,
+    Field(
+        description="the bytes, base64 (RFC 4648, padded)",
+        json_schema_extra={
+            "minLength": 4,
+            "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$",
+        },
+    ),
+    AfterValidator(_base64),
+]
 
 
 def _size_within(value: int) -> int:
@@ -280,10 +291,11 @@ class AttachmentIn(StrictModel):
         }
     )
 
-    attachment_id: AttachmentId | None = None
-    name: AttachmentName | None = None
-    mime_type: MimeType | None = None
-    data: Base64Data | None = None
+    # SkipJsonSchema: absent is allowed, null is not (the document says so too)
+    attachment_id: AttachmentId | SkipJsonSchema[None] = None
+    name: AttachmentName | SkipJsonSchema[None] = None
+    mime_type: MimeType | SkipJsonSchema[None] = None
+    data: Base64Data | SkipJsonSchema[None] = None
     _bytes: bytes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
