@@ -228,6 +228,30 @@ def test_an_uploaded_file_round_trips_and_its_upload_is_checked(api: Any, table:
     assert len(message_items(table, sid)) == 1
 
 
+def test_an_upload_named_twice_in_one_append_is_refused_and_kept_pending(api: Any, table: Any) -> None:
+    sid = api.created({})["session_id"]
+    attachment_id = upload(api, sid, image(2000, seed=5))
+    twice = append(
+        api,
+        sid,
+        {
+            "messages": [
+                {"role": "user", "content": "a", "attachments": [{"attachment_id": attachment_id}]},
+                {"role": "user", "content": "b", "attachments": [{"attachment_id": attachment_id}]},
+            ]
+        },
+    )
+    assert twice["statusCode"] == 409, twice["body"]
+    error = body_of(twice)["error"]
+    assert error["code"] == "attachment_in_use"
+    assert error["details"] == {"attachment_id": attachment_id, "message": 1, "attachment": 0}
+    assert message_items(table, sid) == []
+    # the upload is untouched: still pending, still usable by one message
+    assert pending(keys.object_key("ns_test", sid, attachment_id))
+    once = append(api, sid, {"content": "a", "attachments": [{"attachment_id": attachment_id}]})
+    assert once["statusCode"] == 200, once["body"]
+
+
 def test_a_mismatched_or_missing_upload_stores_nothing(api: Any, table: Any) -> None:
     sid = api.created({})["session_id"]
     declared = image(1000)

@@ -20,6 +20,7 @@ app = http.make_resolver(body_model=CreateUploadRequest)
     "exactly the headers returned, then append a message naming the attachment_id. An upload no message names "
     "is deleted within a day.",
     tags=["attachments"],
+    responses={201: {"description": "Upload ticket issued", "content": {"application/json": {"model": UploadTicket}}}},
 )
 def create_upload(session_id: str, request: Annotated[CreateUploadRequest, Body()]) -> Response[UploadTicket]:
     ticket = object_service().create_upload(session_service(), http.tenant(app), session_id, request)

@@ -99,8 +99,16 @@ class ObjectService:
                 parts[index].attachments.append(description)
                 if attachment.attachment_id is not None:
                     if attachment.attachment_id in named:
-                        raise _mismatch(
-                            index, position, attachment.attachment_id, "names an attachment twice in one append"
+                        # An attachment belongs to one message, once: the rule the pending tag
+                        # enforces across appends, applied within this one.
+                        raise ConflictError(
+                            f"Attachment {attachment.attachment_id} is named twice in this append",
+                            code="attachment_in_use",
+                            details={
+                                "attachment_id": attachment.attachment_id,
+                                "message": index,
+                                "attachment": position,
+                            },
                         )
                     named.add(attachment.attachment_id)
                     tasks.append(self._check_upload_task(tenant, session_id, attachment, description, index, position))
