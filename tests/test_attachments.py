@@ -22,7 +22,7 @@ from agent_sessions.store import keys
 from agent_sessions.store.objects import PENDING_TAG_KEY, s3
 from conftest import scan_all
 from local_runtime.events import matches
-from support import OTHER_TENANT, LambdaContext, body_of, load_function, load_template, stored_content
+from support import OTHER_TENANT, LambdaContext, body_of, header_of, load_function, load_template, stored_content
 
 BUCKET = os.environ["ATTACHMENTS_BUCKET"]
 MIB = 1024 * 1024
@@ -225,6 +225,43 @@ def test_an_uploaded_file_round_trips_and_its_upload_is_checked(api: Any, table:
     # named again by another message: refused, nothing stored
     again = append(api, sid, {"content": "again", "attachments": [{"attachment_id": attachment_id}]})
     assert again["statusCode"] == 409 and body_of(again)["error"]["code"] == "attachment_in_use"
+    assert len(message_items(table, sid)) == 1
+
+
+def test_a_retry_after_the_upload_was_settled_replays_the_first_append(api: Any, table: Any, stream: Stream) -> None:
+    """A client whose first append's answer was lost retries with the same Idempotency-Key;
+    meanwhile the stream's consumer has settled the upload. The retry is the same request: it
+    replays, it does not find the upload "in use"."""
+    sid = api.created({})["session_id"]
+    data = image(40_000, seed=11)
+    attachment_id = upload(api, sid, data)
+    body = {"content": "the scan", "attachments": [{"attachment_id": attachment_id}]}
+    first = append(api, sid, body, headers={"Idempotency-Key": "k-settled"})
+    assert first["statusCode"] == 200, first["body"]
+    stream.deliver()
+    assert not pending(keys.object_key("ns_test", sid, attachment_id))
+    again = append(api, sid, body, headers={"Idempotency-Key": "k-settled"})
+    assert again["statusCode"] == 200, again["body"]
+    assert header_of(again, "Idempotent-Replayed") == "true"
+    assert body_of(again)["messages"][0]["message_id"] == body_of(first)["messages"][0]["message_id"]
+    # the same bytes uploaded anew (another attachment_id) are the same request too
+    fresh = upload(api, sid, data)
+    third = append(
+        api, sid, {**body, "attachments": [{"attachment_id": fresh}]}, headers={"Idempotency-Key": "k-settled"}
+    )
+    assert third["statusCode"] == 200 and header_of(third, "Idempotent-Replayed") == "true", third["body"]
+    assert len(message_items(table, sid)) == 1
+    assert pending(keys.object_key("ns_test", sid, fresh))  # unnamed: the lifecycle rule's
+    # the key with another request, or no key at all: the upload is another message's
+    other = append(
+        api,
+        sid,
+        {"content": "other", "attachments": [{"attachment_id": attachment_id}]},
+        headers={"Idempotency-Key": "k-settled"},
+    )
+    assert other["statusCode"] == 409 and body_of(other)["error"]["code"] == "idempotency_key_reused"
+    unkeyed = append(api, sid, body)
+    assert unkeyed["statusCode"] == 409 and body_of(unkeyed)["error"]["code"] == "attachment_in_use"
     assert len(message_items(table, sid)) == 1
 
 

@@ -49,6 +49,9 @@ class StoredParts:
 class Prepared:
     parts: list[StoredParts]
     written: list[str]  # keys this request wrote: deleted again if its write fails
+    # Uploads already on a message: refused (409 attachment_in_use) unless this request is the
+    # replay of the one that put them there (its Idempotency-Key decides; MessageService).
+    in_use: list[str] = field(default_factory=list)
 
 
 def utf8(text: str) -> bytes:
@@ -59,6 +62,14 @@ def attachment_not_uploaded(attachment_id: str) -> ConflictError:
     return ConflictError(
         f"Attachment {attachment_id} has not been uploaded to this session (or its upload expired)",
         code="attachment_not_uploaded",
+        details={"attachment_id": attachment_id},
+    )
+
+
+def attachment_in_use(attachment_id: str) -> ConflictError:
+    return ConflictError(
+        f"Attachment {attachment_id} is already on a message",
+        code="attachment_in_use",
         details={"attachment_id": attachment_id},
     )
 
@@ -93,6 +104,7 @@ class ObjectService:
         written: list[str] = []
         tasks: list[Callable[[], None]] = []
         named: set[str] = set()
+        in_use: list[str] = []
         for index, message in enumerate(batch):
             for position, attachment in enumerate(message.attachments):
                 description: dict[str, Any] = {}
@@ -111,7 +123,9 @@ class ObjectService:
                             },
                         )
                     named.add(attachment.attachment_id)
-                    tasks.append(self._check_upload_task(tenant, session_id, attachment, description, index, position))
+                    tasks.append(
+                        self._check_upload_task(tenant, session_id, attachment, description, index, position, in_use)
+                    )
                 else:
                     attachment_id = new_attachment_id()
                     key = keys.object_key(tenant.namespace_id, session_id, attachment_id)
@@ -129,7 +143,7 @@ class ObjectService:
                 tasks.append(
                     functools.partial(self.store.put, key, body, mime_type=CONTENT_MIME_TYPE, name=None, sha256=digest)
                 )
-        prepared = Prepared(parts=parts, written=written)
+        prepared = Prepared(parts=parts, written=written, in_use=in_use)
         try:
             run_all(tasks)
         except BaseException:
@@ -163,6 +177,7 @@ class ObjectService:
         description: dict[str, Any],
         index: int,
         position: int,
+        in_use: list[str],
     ) -> Callable[[], None]:
         attachment_id = attachment.attachment_id or ""
         key = keys.object_key(tenant.namespace_id, session_id, attachment_id)
@@ -185,11 +200,7 @@ class ObjectService:
                     index, position, attachment_id, "the uploaded bytes are not the size and sha256 declared"
                 )
             if not self.store.is_pending(key):
-                raise ConflictError(
-                    f"Attachment {attachment_id} is already on a message",
-                    code="attachment_in_use",
-                    details={"attachment_id": attachment_id},
-                )
+                in_use.append(attachment_id)
             description.update(
                 attachment_id=attachment_id,
                 name=info.name or attachment_id,

@@ -26,11 +26,12 @@ from agent_sessions.models.limits import (
     canonical_json,
 )
 from agent_sessions.models.responses import AppendResult, HistoryPage
-from agent_sessions.service.attachments import ObjectService, Prepared, StoredParts
+from agent_sessions.service.attachments import ObjectService, Prepared, StoredParts, attachment_in_use
 from agent_sessions.service.sessions import MAX_ATTEMPTS, SessionService, backoff, replay, request_hash
 from agent_sessions.settings import Settings
+from agent_sessions.store import keys
 from agent_sessions.store.cursor import decode_cursor, encode_cursor
-from agent_sessions.store.idempotency import IdempotencyKeyTaken
+from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.store.messages import (
     RATE_NEW_WINDOW,
     RATE_NONE,
@@ -99,16 +100,22 @@ class MessageService:
             raise session_not_found(session_id[:80])
         batch = request.as_batch()
         self._check_batch(batch, idempotency_key is not None)
-        body_hash = request_hash(
-            "append_messages", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
-        )
         # Attachments and large contents go to S3 first (pending); a write that fails below
         # deletes them again (service/attachments.py).
         prepared = self.objects.prepare(tenant, session_id, batch) if self.objects.needed(batch) else None
+        body_hash = append_hash(session_id, request, prepared)
         try:
-            result, replayed = self._append(
-                tenant, session_id, batch, body_hash, if_match_seq, idempotency_key, prepared
-            )
+            if prepared is not None and prepared.in_use:
+                # The first request of a retry may have put these uploads on its message:
+                # replay it (the key's record decides), else they are another message's.
+                replayed_result = self._replay(tenant, idempotency_key, body_hash, batch)
+                if replayed_result is None:
+                    raise attachment_in_use(prepared.in_use[0])
+                result, replayed = replayed_result, True
+            else:
+                result, replayed = self._append(
+                    tenant, session_id, batch, body_hash, if_match_seq, idempotency_key, prepared
+                )
         except BaseException:
             self.objects.discard(prepared)
             raise
@@ -127,6 +134,22 @@ class MessageService:
                 for message in result.messages
             ]
         return result, replayed
+
+    def _replay(
+        self, tenant: Tenant, idempotency_key: str | None, body_hash: str, batch: list[MessageIn]
+    ) -> AppendResult | None:
+        """The stored answer of the live request with this key (409 if it was another
+        request), or None when there is none."""
+        if idempotency_key is None:
+            return None
+        item = self.store.get_raw(keys.idempotency_pk(tenant.namespace_id, idempotency_key), keys.IDEMPOTENCY_SK)
+        if item is None:
+            return None
+        record = IdempotencyRecord.from_item(tenant.namespace_id, idempotency_key, item)
+        if record.expires_ms < clock.now_ms():
+            return None
+        stored = AppendResult.model_validate_json(replay(record, "append_messages", body_hash))
+        return with_repeated_fields(stored, batch)
 
     def _append(
         self,
@@ -452,6 +475,26 @@ def rate_mode_for(session: SessionItem, now_ms: int) -> str:
 def without_repeated_fields(result: AppendResult) -> AppendResult:
     blank: dict[str, Any] = {"content": "", "tool_inputs": None, "tool_outputs": None, "metadata": {}}
     return result.model_copy(update={"messages": [m.model_copy(update=blank) for m in result.messages]})
+
+
+def append_hash(session_id: str, request: AppendMessagesRequest, prepared: Prepared | None) -> str:
+    """What makes two appends the same request (an Idempotency-Key's check): the body, with
+    each attachment stood for by its bytes (name, type, size, sha256), so the same file sent
+    inline or uploaded again (a new attachment_id) is the same request."""
+    body = request.model_dump(mode="json", exclude_unset=True)
+    if prepared is not None and any(part.attachments for part in prepared.parts):
+        described = [
+            [{k: description[k] for k in ("name", "mime_type", "size", "sha256")} for description in part.attachments]
+            for part in prepared.parts
+        ]
+        if "messages" in body:
+            body["messages"] = [
+                {**message, "attachments": files} if files else message
+                for message, files in zip(body["messages"], described, strict=True)
+            ]
+        elif described[0]:
+            body["attachments"] = described[0]
+    return request_hash("append_messages", {"session_id": session_id, **body})
 
 
 def with_repeated_fields(stored: AppendResult, batch: list[MessageIn]) -> AppendResult:
