@@ -24,17 +24,19 @@ def sha256(data: bytes) -> str:
 
 def files_to_upload(messages: list[dict[str, Any]]) -> list[tuple[int, int, dict[str, Any]]]:
     """(message, attachment, file) of the files given as bytes that go by upload: the largest
-    first until the rest fit inline."""
+    first until the rest fit inline beside the messages' contents."""
     files = [
         (index, position, attachment)
         for index, message in enumerate(messages)
         for position, attachment in enumerate(message.get("attachments") or [])
         if isinstance(attachment.get("data"), bytes | bytearray)
     ]
+    text = sum(len(content) for message in messages if isinstance(content := message.get("content"), str))
+    allowance = max(INLINE_BYTES - text, 0)
     inline = sum(len(file["data"]) for _, _, file in files)
     chosen = []
     for entry in sorted(files, key=lambda entry: -len(entry[2]["data"])):
-        if inline <= INLINE_BYTES:
+        if inline <= allowance:
             break
         chosen.append(entry)
         inline -= len(entry[2]["data"])

@@ -34,6 +34,10 @@ How ADK maps onto the store:
   session that does not exist raises ADK's `SessionNotFoundError`.
 Not atomic: an event's `app:`/`user:` delta is written after the event (two requests), so a
 crash between them loses that delta for the shared state (the event itself keeps it).
+An event's binary parts (`inline_data` of images, audio, files; up to 100 MiB each) are stored
+as the message's attachments and put back exactly when the event is read (`_parts`); the bytes
+read are kept in a bounded cache by checksum, so a session read at every turn does not download
+the same image again.
 The service works from any event loop (the async client keeps a connection pool per loop), so
 ADK's synchronous `Runner.run`, which starts a loop per call, can be called again and again.
 """
@@ -56,6 +60,7 @@ from google.adk.sessions.session import Session
 
 from agent_sessions_client.client import AsyncAgentSessionsClient
 from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+from agent_sessions_client.integrations import _parts
 from agent_sessions_client.models import AppendResult
 from agent_sessions_client.models import Session as StoredSession
 
@@ -106,6 +111,7 @@ class AgentSessionsService(BaseSessionService):
 
     def __init__(self, client: AsyncAgentSessionsClient) -> None:
         self._client = client
+        self._parts = _parts.PartCache()
 
     # --- shared state --------------------------------------------------------------------------
 
@@ -203,7 +209,8 @@ class AgentSessionsService(BaseSessionService):
             messages = [m async for m in self._client.iter_history(store_id)]
         except NotFoundError:
             return None
-        events = [Event.model_validate_json(message.content) for message in messages]
+        records = await _parts.aread_all(self._client, store_id, messages, self._parts)
+        events = [Event.model_validate_json(json.dumps(record)) for record in records]
         state = dict((stored.user_memory or {}).get("initial_state") or {})
         for event in events:  # the events are the truth of the session's state
             if event.actions and event.actions.state_delta:
@@ -255,7 +262,7 @@ class AgentSessionsService(BaseSessionService):
         event = self._trim_temp_delta_state(event)
         store_id = store_session_id(session.app_name, session.user_id, session.id)
         expected = int(session._storage_update_marker or 0)
-        message = {"role": "user" if event.author == "user" else "assistant", "content": event.model_dump_json()}
+        message = _parts.message(json.loads(event.model_dump_json()), "user" if event.author == "user" else "assistant")
         try:
             result = await self._append(store_id, message, expected, event.id)
         except PreconditionFailedError as error:

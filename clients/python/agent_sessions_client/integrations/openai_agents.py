@@ -21,20 +21,25 @@ append at once, each item is popped once. Every method also takes the SDK's `wra
 (its run context); this adapter does not need it. The session works from any event loop or
 thread (the async client keeps a connection pool per loop), so `Runner.run_sync` and repeated
 `asyncio.run` share one session safely.
+
+Images, files and audio in an item (`input_image` and `input_file` data URLs, a computer
+call's screenshot, `input_audio` base64, a generated image) are stored as the message's
+attachments, up to 100 MiB each, and put back exactly when the item is read (`_parts`); the
+bytes read are kept in a bounded cache by checksum, so the history the runner reads at every
+turn does not download the same image again.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from agent_sessions_client.client import AsyncAgentSessionsClient
 from agent_sessions_client.errors import ConflictError, NotFoundError, PreconditionFailedError
+from agent_sessions_client.integrations import _parts
 from agent_sessions_client.models import Message
 
-BATCH = 98  # one append carries at most 99 messages, 98 with its Idempotency-Key
 PAGE = 200
 ROLES = ("user", "assistant", "system")
 
@@ -48,13 +53,8 @@ def _role_of(item: dict[str, Any]) -> str:
     return "tool" if str(item.get("type", "")).endswith("_output") else "assistant"
 
 
-def _item_of(message: Message) -> dict[str, Any] | None:
-    """The item a message holds, or None when its content is not an item's JSON."""
-    try:
-        item = json.loads(message.content)
-    except ValueError:
-        return None
-    return item if isinstance(item, dict) else None
+def _is_item(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
 class AgentSessionsSession:
@@ -79,6 +79,7 @@ class AgentSessionsSession:
         self._client = client
         self._create_fields = create_fields or {}
         self._created = False
+        self._parts = _parts.PartCache()
 
     async def _ensure_created(self) -> None:
         if self._created:
@@ -96,32 +97,37 @@ class AgentSessionsSession:
         limit = resolve_session_limit(limit, self.session_settings)
         if limit is not None and limit <= 0:
             return []
-        items: list[Any] = []
+        messages: list[Message] = []
         try:
             if limit is None:
-                async for message in self._client.iter_history(self.session_id, page_size=PAGE):
-                    if (item := _item_of(message)) is not None:
-                        items.append(item)
-                return items
+                messages = [m async for m in self._client.iter_history(self.session_id, page_size=PAGE)]
+                return await self._items(messages)
+            items: list[Any] = []  # newest first
             async for message in self._client.iter_history(self.session_id, page_size=min(limit, PAGE), order="desc"):
-                if (item := _item_of(message)) is not None:
-                    items.append(item)
+                messages.append(message)
+                if len(messages) >= limit - len(items):  # enough, unless some hold no item
+                    items += await self._items(messages)
+                    messages = []
                     if len(items) >= limit:
                         break
+            items += await self._items(messages)
         except NotFoundError:
             return []
+        items = items[:limit]
         items.reverse()
         return items
+
+    async def _items(self, messages: list[Message]) -> list[Any]:
+        """The items the messages hold, their files downloaded in parallel; messages that hold
+        no item are left out."""
+        read = await _parts.aread_all(self._client, self.session_id, messages, self._parts)
+        return [item for item in read if _is_item(item)]
 
     async def add_items(self, items: list[Any], wrapper: Any = None) -> None:
         if not items:
             return
         await self._ensure_created()
-        for start in range(0, len(items), BATCH):
-            batch = [
-                {"role": _role_of(item), "content": json.dumps(item, ensure_ascii=False)}
-                for item in items[start : start + BATCH]
-            ]
+        for batch in _parts.batches([_parts.message(item, _role_of(item)) for item in items]):
             await self._client.append_messages(self.session_id, batch)
 
     async def pop_item(self, wrapper: Any = None) -> Any | None:
@@ -136,8 +142,11 @@ class AgentSessionsSession:
                 return None
             if not page.messages:
                 return None
-            item = _item_of(page.messages[0])
-            if item is None:
+            try:
+                item = await _parts.aread(self._client, self.session_id, page.messages[0], self._parts)
+            except ValueError:
+                return None
+            if not _is_item(item):
                 return None
             try:
                 await self._client.rewind(self.session_id, last=1, if_match=page.messages[0].seq + 1)

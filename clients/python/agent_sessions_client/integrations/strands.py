@@ -23,6 +23,11 @@ the state's JSON: `create_multi_agent` writes it (replacing one already there, a
 and S3 repositories do), `read_multi_agent` gives it back or None, `update_multi_agent`
 replaces it and raises `SessionException` when there is none. The state goes in a message, not
 in `user_memory`, so it may be as large as a message's content.
+
+A message's image, document and video bytes (up to 100 MiB each) are stored as the store
+message's attachments and put back exactly when it is read (`_parts`). A redaction
+(`update_message`) keeps the attachments whose bytes the new message still holds and deletes
+the others; bytes it adds stay in the message's text (the store's correction cannot add files).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from agent_sessions_client.errors import (
     PreconditionFailedError,
     ValidationError,
 )
+from agent_sessions_client.integrations import _parts
+from agent_sessions_client.models import Message
 
 if TYPE_CHECKING:
     from strands.multiagent import MultiAgentBase
@@ -83,6 +90,7 @@ class AgentSessionsRepository(SessionRepository):
 
     def __init__(self, client: AgentSessionsClient) -> None:
         self._client = client
+        self._parts = _parts.PartCache()
 
     def _record(self, store_id: str, key: str) -> dict[str, Any] | None:
         try:
@@ -146,12 +154,11 @@ class AgentSessionsRepository(SessionRepository):
     @_refusals_as_session_exceptions("A Strands record")
     def create_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         store_id = agent_store_id(session_id, agent_id)
-        content = json.dumps(session_message.to_dict())
         role = str(session_message.message.get("role", "user"))
         try:
             self._client.append_message(
                 store_id,
-                {"role": role if role in ("user", "assistant") else "assistant", "content": content},
+                _parts.message(session_message.to_dict(), role if role in ("user", "assistant") else "assistant"),
                 if_match=session_message.message_id,  # lands exactly at its index, once
             )
         except PreconditionFailedError:
@@ -163,24 +170,43 @@ class AgentSessionsRepository(SessionRepository):
         except NotFoundError:
             raise SessionException(f"Agent {agent_id} in session {session_id} does not exist") from None
 
-    def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
+    def _stored(self, store_id: str, message_id: int) -> Message | None:
         try:
-            page = self._client.get_history(agent_store_id(session_id, agent_id), limit=1, offset=message_id)
+            page = self._client.get_history(store_id, limit=1, offset=message_id)
         except NotFoundError:
             return None
         found = [m for m in page.messages if m.seq == message_id]
-        return SessionMessage.from_dict(json.loads(found[0].content)) if found else None
+        return found[0] if found else None
+
+    def _session_message(self, store_id: str, stored: Message) -> SessionMessage:
+        return SessionMessage.from_dict(_parts.read(self._client, store_id, stored, self._parts))
+
+    def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
+        store_id = agent_store_id(session_id, agent_id)
+        stored = self._stored(store_id, message_id)
+        return self._session_message(store_id, stored) if stored is not None else None
 
     @_refusals_as_session_exceptions("A Strands record")
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
-        previous = self.read_message(session_id, agent_id, session_message.message_id)
-        if previous is None:
+        store_id = agent_store_id(session_id, agent_id)
+        stored = self._stored(store_id, session_message.message_id)
+        if stored is None:
             raise SessionException(f"Message {session_message.message_id} does not exist")
-        session_message.created_at = previous.created_at
+        session_message.created_at = self._session_message(store_id, stored).created_at
+        record = session_message.to_dict()
+        if not _parts.marked(stored):
+            self._client.update_message(store_id, session_message.message_id, {"content": json.dumps(record)})
+            return
+        # Kept: the attachments whose bytes the new message still holds; the rest are deleted.
+        have = {attachment.sha256: attachment.attachment_id for attachment in stored.attachments}
+        taken = _parts.split(record, accept=lambda part: part.sha256 in have)
         self._client.update_message(
-            agent_store_id(session_id, agent_id),
+            store_id,
             session_message.message_id,
-            {"content": json.dumps(session_message.to_dict())},
+            {
+                "content": json.dumps(taken.value, ensure_ascii=False),
+                "attachments": [{"attachment_id": have[part.sha256]} for part in taken.parts],
+            },
         )
 
     def list_messages(
@@ -193,7 +219,7 @@ class AgentSessionsRepository(SessionRepository):
             while limit is None or len(messages) < limit:
                 want = PAGE if limit is None else min(PAGE, limit - len(messages))
                 page = self._client.get_history(store_id, limit=want, offset=position)
-                messages += [SessionMessage.from_dict(json.loads(m.content)) for m in page.messages]
+                messages += [self._session_message(store_id, m) for m in page.messages]
                 if not page.has_more or not page.messages:
                     break
                 position = page.messages[-1].seq + 1
