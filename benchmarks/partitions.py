@@ -3,7 +3,8 @@
 A workload runs through the real handlers on Amazon's DynamoDB Local, into one namespace:
 creates (each with its own user_id, one agent_id every session shares, a metadata pair every
 session shares and one of its own), single-message appends spread over those sessions at
-random, PATCHes and terminates. Then the table's stream is read back (the old and the new
+random, appends of a message with a 20 MiB file (uploaded to the local S3, then named), PATCHes
+and terminates. Then the table's stream is read back (the old and the new
 image of every write) and each write is charged, with DynamoDB's rules, to the table
 partition it landed on and to every index partition it touched:
 
@@ -32,6 +33,8 @@ from bench_setup import call, write_results
 
 # isort: on
 
+import hashlib
+import logging
 import os
 import random
 import re
@@ -40,11 +43,13 @@ from collections import defaultdict
 from typing import Any
 
 import boto3
+import requests
 
 from agent_sessions import runtime
 from agent_sessions.store.sizing import item_size, write_units
+from local_runtime.s3 import LocalS3
 from local_runtime.template import table_definitions
-from support import create_tables, dynamodb_local
+from support import create_buckets, create_tables, dynamodb_local
 
 PARTITION_WCU = 1000
 INDEX_ENTRY_OVERHEAD = 100
@@ -54,8 +59,12 @@ CREATES = 960
 APPENDS = 1920
 PATCHES = 100
 TERMINATES = 100
+# Appends of one message with a 20 MiB file (uploaded first, then named): the item keeps its
+# description only, so the write units are a small message's (DESIGN §11).
+FILE_APPENDS = 10
+FILE_BYTES = 20 * 1024 * 1024
 # Which operations write in one TransactWriteItems (×2): every one but terminate (UpdateItem).
-TRANSACTIONAL = {"create": True, "append": True, "patch": True, "terminate": False}
+TRANSACTIONAL = {"create": True, "append": True, "append_20mib_file": True, "patch": True, "terminate": False}
 SHAPES = {"small": None, "situation_32k": "You are a careful support agent. " * 993}  # 32.8 KB
 
 
@@ -194,10 +203,32 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
             body={"summary": f"summary {index}", "metadata": {"stage": "triaged"}},
         )
 
+    upload_body = os.urandom(FILE_BYTES)
+    upload_digest = hashlib.sha256(upload_body).hexdigest()
+
+    def append_file(index: int) -> None:
+        session_id = sessions[index]
+        ticket = call(
+            "create_upload",
+            "POST",
+            "/v1/agents/sessions/{session_id}/attachments",
+            session_id,
+            body={"name": "scan.pdf", "mime_type": "application/pdf", "size": FILE_BYTES, "sha256": upload_digest},
+        )
+        sent = requests.put(ticket["upload_url"], data=upload_body, headers=ticket["upload_headers"], timeout=120)
+        assert sent.status_code == 200, sent.text
+        message = {"content": "the scan", "attachments": [{"attachment_id": ticket["attachment_id"]}]}
+        call("append_messages", "POST", "/v1/agents/sessions/{session_id}/messages", session_id, body=message)
+
     def terminate(index: int) -> None:
         call("terminate_session", "DELETE", "/v1/agents/sessions/{session_id}", sessions[-1 - index])
 
-    phases = {"create": (create, CREATES), "append": (append, APPENDS), "patch": (patch, PATCHES)}
+    phases = {
+        "create": (create, CREATES),
+        "append": (append, APPENDS),
+        "append_20mib_file": (append_file, FILE_APPENDS),
+        "patch": (patch, PATCHES),
+    }
     phases["terminate"] = (terminate, TERMINATES)
     figures: dict[str, Any] = {}
     stream.drain()
@@ -291,19 +322,33 @@ def main() -> None:
     definition = table_definitions()["SessionsTable"]
     indexes = [IndexModel(index) for index in definition["GlobalSecondaryIndexes"]]
     results: dict[str, Any] = {}
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the local S3's request lines
+    objects = LocalS3(None)
     with dynamodb_local() as endpoint:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-        for shape, situation in SHAPES.items():
-            results[shape] = run_shape(endpoint, shape, situation, indexes)
+        os.environ["AWS_ENDPOINT_URL_S3"] = objects.start()
+        os.environ["ATTACHMENTS_BUCKET"] = "partitions-attachments"
+        create_buckets(objects.client(), {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]})
+        try:
+            for shape, situation in SHAPES.items():
+                results[shape] = run_shape(endpoint, shape, situation, indexes)
+        finally:
+            objects.stop()
     print(f"\nPartition model from stream images ({CREATES} creates, {APPENDS} appends, one namespace)")
     print(
-        f"{'shape':15} {'operation':10} {'WRU billed':>10} {'own partition':>13}  {'hottest shared partition':42} "
+        f"{'shape':15} {'operation':17} {'WRU billed':>10} {'own partition':>13}  {'hottest shared partition':42} "
         f"{'WCU/op there':>12} {'ceiling/s':>10} {'at 1 shard':>10}"
     )
     for shape, figures in results.items():
         for operation, row in figures.items():
+            if operation == "append_20mib_file":  # too few to spread over the shards: WRU only
+                print(
+                    f"{shape:15} {operation:17} {row['wru_billed_per_operation']:>10} "
+                    f"{row['own_session_partition_wcu_per_operation']:>13}  (the hottest partition as for append)"
+                )
+                continue
             print(
-                f"{shape:15} {operation:10} {row['wru_billed_per_operation']:>10} "
+                f"{shape:15} {operation:17} {row['wru_billed_per_operation']:>10} "
                 f"{row['own_session_partition_wcu_per_operation']:>13}  {row['hottest_partition']:42} "
                 f"{row['hottest_partition_wcu_per_operation']:>12} {row['namespace_ceiling_per_second']:>10} "
                 f"{row['one_shard']['namespace_ceiling_per_second']:>10}"
@@ -320,6 +365,7 @@ def main() -> None:
                 "terminates": TERMINATES,
                 "create": "own user_id, shared agent_id, shared metadata pair env=prod, own pair ticket",
                 "append": "one message of 400 characters (item < 1 KB), random session",
+                "append_20mib_file": "one message naming a 20 MiB file uploaded before (the local S3)",
             },
             "rules": "1 WCU per started KB; transactional writes x2 on the table; "
             "index entry = keys + projection + 100 B",
