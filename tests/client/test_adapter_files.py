@@ -204,3 +204,23 @@ def test_strands_messages_with_image_and_document_bytes_come_back_equal(live_api
     again = AgentSessionsRepository(client).read_message(session_id, "a1", 0)
     assert again is not None and again.message == redacted.message
     small_messages_with_files(client, store_id, [80 * KIB])
+
+
+def test_an_adk_event_with_a_large_image_delivered_again_is_stored_once(live_api: Any) -> None:
+    """The 5 MiB image is uploaded anew on the second delivery (another attachment_id); the
+    append is still the same request (the store compares files by their bytes), so it replays."""
+    event = adk_event(5 * MIB)
+    user = f"u-{uuid.uuid4().hex[:6]}"
+    client = AsyncAgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace)
+    service = AgentSessionsService(client)
+
+    async def scenario() -> Any:
+        session = await service.create_session(app_name="vision", user_id=user)
+        await service.append_event(session, event)
+        await service.append_event(session, event)
+        return session, await service.get_session(app_name="vision", user_id=user, session_id=session.id)
+
+    session, read = asyncio.run(scenario())
+    assert session.events == read.events == [event]
+    sync = AgentSessionsClient(live_api.base_url, live_api.key, live_api.namespace)
+    small_messages_with_files(sync, adk_adapter.store_session_id("vision", user, session.id), [5 * MIB])
