@@ -36,7 +36,16 @@ node_modules/.installed: package.json
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.installed ## create the environments (Python 3.13, SAM CLI, DynamoDB Local)
+install: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.installed browser ## create the environments (Python 3.13, SAM CLI, DynamoDB Local, axe-core, Chromium)
+
+# The console's browser tests drive Debian's chromium (Playwright's own browser download does
+# not work here); installing it needs root, as CI runs.
+.PHONY: browser
+browser: ## install Debian's chromium for the console's browser tests (as root), unless present
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium missing: run 'sudo apt-get install -y chromium' for the console's browser tests"; fi; }
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff and mypy

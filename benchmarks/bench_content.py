@@ -120,7 +120,11 @@ def run_case(meter: Meter, size: int, kind: str, samples: int) -> dict[str, Any]
 
         began = time.perf_counter()
         page = call(
-            "get_history", "GET", "/v1/agents/sessions/{session_id}/history", session_id, query={"order": "desc", "limit": "1"}
+            "get_history",
+            "GET",
+            "/v1/agents/sessions/{session_id}/history",
+            session_id,
+            query={"order": "desc", "limit": "1"},
         )
         message = page["messages"][0]
         if data is None:

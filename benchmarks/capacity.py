@@ -244,7 +244,9 @@ def main() -> None:
             f"throttled {row['throttled_share']:.1%}"
         )
     ceilings = {  # the file appends are too few to charge a shard: their row gives WRU only
-        operation: model[operation]["namespace_ceiling_per_second"] for operation in model if operation != "append_20mib_file"
+        operation: model[operation]["namespace_ceiling_per_second"]
+        for operation in model
+        if operation != "append_20mib_file"
     }
     print(f"\nOne namespace (partition model, hottest shared partition): {ceilings} operations/s")
     write_results(

@@ -80,12 +80,12 @@ def _compile(route: ApiRoute) -> _CompiledRoute:
     names: list[str] = []
 
     def parameter(match: re.Match[str]) -> str:
-        name = match.group(1)
-        greedy = name.endswith("+")
-        names.append(name.rstrip("+"))
+        names.append(match.group(1))
+        greedy = match.group(2) is not None  # {proxy+}: one or more whole segments
         return "(.+)" if greedy else "([^/]+)"
 
-    regex = re.sub(r"\\\{([A-Za-z0-9_+]+)\\\}", parameter, re.escape(route.resource))
+    # re.escape has turned "{name}" into "\{name\}" and "{name+}" into "\{name\+\}"
+    regex = re.sub(r"\\\{([A-Za-z0-9_]+)(\\\+)?\\\}", parameter, re.escape(route.resource))
     return _CompiledRoute(route, re.compile(f"^{regex}$"), names)
 
 

@@ -40,6 +40,14 @@ from agent_sessions.tenancy import Tenant, tenant_from_authorizer
 
 JSON = "application/json"
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
+# The console's page and assets: public (the page calls the API with the operator's key).
+CONSOLE_PATH = "/console"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
+
+
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 # The functions import Powertools' names from here, so that the layer's package (and its lean
@@ -254,7 +262,7 @@ def handle(
     if unreadable is not None:
         return _with_request_id(_envelope_dict(unreadable), request_id)
     event = _bodies_are_json(event)
-    if path in PUBLIC_PATHS:
+    if is_public(path):
         response = app.resolve(event, context)
     else:
         try:

@@ -37,6 +37,10 @@ class Settings(BaseModel):
     # Content longer than this (UTF-8 bytes) is kept in S3, the message item keeps a reference
     # (the measured crossover: docs/capacity.md, "Where content is kept").
     content_inline_bytes: int = Field(default=16 * 1024, ge=1024, le=200 * 1024)
+    # botocore's own variables, read here for the console's Content-Security-Policy (where a
+    # presigned URL points): the S3 endpoint when one is set, else the Lambda's region.
+    aws_endpoint_url_s3: str = Field(default="", max_length=2048)
+    aws_region: str = Field(default="us-east-1", max_length=64)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
