@@ -444,3 +444,72 @@ def test_the_policy_names_the_bucket_in_aws(monkeypatch: pytest.MonkeyPatch) -> 
         in policy
     )
     assert json.dumps(policy).count("'unsafe") == 0
+
+
+def test_against_make_run(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The issue's walk through, against `make run` as a process: sign in by the labelled
+    fields with the key it seeds, find a session by its name, open its deep link, read it (a
+    tool call by its tool name, an image rendered), terminate it after the confirmation."""
+    from local_process import DEV_KEY, start_runtime
+
+    runtime = start_runtime(tmp_path_factory.mktemp("console-state"))
+    try:
+        status, created = runtime.json(
+            "POST", "/v1/agents/sessions", {"user_id": "ada", "session_name": "Refund for order 88"}
+        )
+        assert status == 200, created
+        sid = created["session_id"]
+        status, _ = runtime.json(
+            "POST",
+            f"/v1/agents/sessions/{sid}/messages",
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Refund please",
+                        "attachments": [
+                            {"name": "receipt.png", "mime_type": "image/png", "data": base64.b64encode(png()).decode()}
+                        ],
+                    },
+                    {
+                        "role": "assistant",
+                        "content": "Looking it up",
+                        "content_type": "tool_call",
+                        "tool_name": "lookup_order",
+                        "tool_inputs": '{"order": 88}',
+                    },
+                ]
+            },
+        )
+        assert status == 200
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        response = page.goto(f"{runtime.base_url}/console")
+        assert response is not None and "content-security-policy" in response.headers
+        page.get_by_label("API key").fill(DEV_KEY)
+        page.get_by_label("Namespace").fill("it")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name=sid).wait_for()
+        row = page.locator("tbody tr", has_text="Refund for order 88")
+        expect(row).to_have_count(1)
+        deep_link = f"{runtime.base_url}/console/sessions/{sid}"
+        page.goto(deep_link)
+        expect(page.get_by_role("heading", name="Refund for order 88")).to_be_visible()
+        expect(page.get_by_text("Refund please")).to_be_visible()
+        expect(page.get_by_text("tool call: lookup_order")).to_be_visible()
+        image = page.get_by_role("img", name="receipt.png")
+        expect(image).to_be_visible()
+        assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 240
+        page.get_by_role("button", name="Terminate").click()
+        expect(page.get_by_role("dialog")).to_contain_text("Terminate this session?")
+        page.get_by_role("dialog").get_by_role("button", name="Terminate").click()
+        expect(page.get_by_role("status")).to_contain_text("Session terminated")
+        status, session = runtime.json("GET", f"/v1/agents/sessions/{sid}")
+        assert (status, session["status"]) == (200, "terminated")
+        assert DEV_KEY in page.evaluate("Object.values({...sessionStorage})")
+        assert page.evaluate("localStorage.length") == 0 and page.evaluate("document.cookie") == ""
+        assert DEV_KEY not in page.url
+        context.close()
+    finally:
+        runtime.stop()
