@@ -55,6 +55,8 @@ ROUTES = {
     "erase": ("erase_user", "DELETE", "/v1/agents/sessions"),
     "upload": ("create_upload", "POST", "/v1/agents/sessions/{session_id}/attachments"),
     "attachment": ("get_attachment", "GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}"),
+    "export": ("export_session", "GET", "/v1/agents/sessions/{session_id}/export"),
+    "import": ("import_session", "POST", "/v1/agents/sessions/import"),
 }
 
 

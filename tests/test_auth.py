@@ -180,8 +180,35 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
         "upload": {"name": "a.pdf", "mime_type": "application/pdf", "size": 3, "sha256": "0" * 64},
     }.get(operation)
     raw = json.dumps(body).encode() if body is not None else b""
+    if operation == "import":  # an export file naming this session id
+        raw = export_file(session_id).encode()
     all_headers = [("Content-Type", "application/json"), *headers.items()] if raw else list(headers.items())
     return gateway.handle(HttpRequest(method, path, all_headers, raw))
+
+
+def export_file(session_id: str) -> str:
+    """The smallest export file: a session of one message."""
+    session = {
+        "type": "session",
+        "format_version": 1,
+        "session_id": session_id,
+        "status": "active",
+        "message_count": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "last_activity_at": "2026-01-01T00:00:00.000Z",
+        "expires_at": "2099-01-01T00:00:00.000Z",
+        "version": 2,
+    }
+    message = {
+        "type": "message",
+        "message_id": "msg_AAAAAAAAAAAAAAAA.0",
+        "seq": 0,
+        "role": "user",
+        "content": "hi",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+    }
+    return json.dumps(session) + "\n" + json.dumps(message) + "\n"
 
 
 def auth(key: str, namespace: str) -> dict[str, str]:
@@ -200,6 +227,7 @@ WRITE_OPERATIONS = {
     "update_message",
     "erase",
     "upload",
+    "import",
 }
 
 
@@ -293,6 +321,11 @@ def test_another_tenants_session_is_404_and_untouched(
             assert victim["session_id"] not in response.body.decode()
             if operation == "erase":  # the victim's user has no session in this namespace
                 assert response.json() == {"purged": 0, "has_more": False}
+            continue
+        if operation == "import":  # the same id imported into their own namespace: their own
+            assert response.status == 201, response.body
+            assert response.json()["namespace_id"] != victim["namespace_id"]
+            assert response.json()["message_count"] == 1
             continue
         if operation == "put":  # the same id in their own namespace is a session of their own
             assert response.status == 201, response.body

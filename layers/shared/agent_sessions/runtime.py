@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from agent_sessions.service.expiry import ExpiryJob
     from agent_sessions.service.messages import MessageService
     from agent_sessions.service.sessions import SessionService
+    from agent_sessions.service.transfer import TransferService
 
 
 prepare_snapshot()
@@ -49,6 +50,7 @@ def reset() -> None:
     events_client.cache_clear()
     settings_cache.cache_clear()
     object_service.cache_clear()
+    transfer_service.cache_clear()
     reset_client()
     reset_objects()
 
@@ -83,6 +85,13 @@ def conversation_service() -> ConversationService:
 
     settings = get_settings()
     return ConversationService(session_service(), ConversationStore(settings), settings, object_service())
+
+
+@lru_cache(maxsize=1)
+def transfer_service() -> TransferService:
+    from agent_sessions.service.transfer import TransferService
+
+    return TransferService(conversation_service())
 
 
 @lru_cache(maxsize=1)

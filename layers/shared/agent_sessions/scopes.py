@@ -38,6 +38,8 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("DELETE", "/v1/agents/sessions", WRITE_SCOPE),
     RouteScope("POST", "/v1/agents/sessions/{session_id}/attachments", WRITE_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}", READ_SCOPE),
+    RouteScope("GET", "/v1/agents/sessions/{session_id}/export", READ_SCOPE),
+    RouteScope("POST", "/v1/agents/sessions/import", WRITE_SCOPE),
 )
 
 _BY_ROUTE = {(route.method, route.resource): route.scope for route in ROUTE_SCOPES}

@@ -39,6 +39,7 @@ from agent_sessions.service.sessions import (
     MAX_ATTEMPTS,
     SessionService,
     backoff,
+    refuse_route_word,
     replay,
     request_hash,
     seq_beyond_conversation,
@@ -350,6 +351,8 @@ class ConversationService:
         head with its body, lookups and counters in one transaction: readers see the child
         only complete, and a fork that stops halfway is removed with its head's TTL."""
         _known_session(session_id)
+        if request.session_id is not None:
+            refuse_route_word(request.session_id)
         body_hash = request_hash("fork_session", {"session_id": session_id, **request.model_dump(exclude_unset=True)})
         if idempotency_key is not None:
             earlier = self.store.get_raw(keys.idempotency_pk(tenant.namespace_id, idempotency_key), keys.IDEMPOTENCY_SK)

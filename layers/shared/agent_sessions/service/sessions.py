@@ -131,6 +131,8 @@ class SessionService:
         self, tenant: Tenant, request: CreateSessionRequest, idempotency_key: str | None
     ) -> tuple[Session, bool]:
         """Returns the session and whether it is a replay of an earlier identical request."""
+        if request.session_id is not None:
+            refuse_route_word(request.session_id)
         now = clock.now_ms()
         item = self._new_item(tenant, request.session_id or new_session_id(), request, now)
         session = item.to_session(now, self.settings.idle_after_seconds)
@@ -227,14 +229,7 @@ class SessionService:
                     "errors": [{"loc": ["path", "session_id"], "msg": "invalid session id", "type": "value_error"}]
                 },
             )
-        if session_id in ROUTE_WORDS:
-            # A valid id that the API's own routes reserve: a conflict, not a malformed request.
-            raise ConflictError(
-                f"session_id {session_id!r} is reserved: it names one of the API's routes "
-                f"({', '.join(sorted(ROUTE_WORDS))})",
-                code="session_id_reserved",
-                details={"session_id": session_id},
-            )
+        refuse_route_word(session_id)
         body_hash = request_hash(
             "put_session", {"session_id": session_id, **request.model_dump(mode="json", exclude_unset=True)}
         )
@@ -448,6 +443,18 @@ class SessionService:
                 backoff(attempt)
         raise ServiceUnavailableError(
             "Too many concurrent writes; retry shortly", code="write_conflict", headers={"Retry-After": "1"}
+        )
+
+
+def refuse_route_word(session_id: str) -> None:
+    """A valid id that the API's own routes reserve (`/v1/agents/sessions/import`, …): a
+    conflict with the API, not a malformed request."""
+    if session_id in ROUTE_WORDS:
+        raise ConflictError(
+            f"session_id {session_id!r} is reserved: it names one of the API's routes "
+            f"({', '.join(sorted(ROUTE_WORDS))})",
+            code="session_id_reserved",
+            details={"session_id": session_id},
         )
 
 
