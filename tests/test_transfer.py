@@ -187,7 +187,7 @@ def _broken(text: str) -> list[tuple[str, str, set[int]]]:
     head, *messages = text.splitlines()
     session = json.loads(head)
     second = json.loads(messages[1])
-    cases = [
+    return [
         ("empty", "", {422}),
         ("not JSON", head + "\n{not json\n", {400}),
         ("first line not a session", messages[0] + "\n", {422}),
@@ -242,7 +242,6 @@ def _broken(text: str) -> list[tuple[str, str, set[int]]]:
         ("reserved id", "\n".join([json.dumps({**session, "session_id": "import"}), *messages]), {409, 422}),
         ("terminated without a time", "\n".join([json.dumps({**session, "status": "terminated"}), *messages]), {422}),
     ]
-    return cases
 
 
 def test_a_broken_file_is_refused_and_leaves_nothing(api: Any, table: Any) -> None:
