@@ -210,3 +210,28 @@ def stored_content(item: dict[str, Any]) -> str:
     assert hashlib.sha256(body).hexdigest() == item["content_sha256"]["S"]
     assert item["content"]["S"] == ""
     return str(body.decode("utf-8", "surrogatepass"))
+
+
+def minimal_export_file(session_id: str) -> str:
+    """The smallest export file: a session of one message."""
+    session = {
+        "type": "session",
+        "format_version": 1,
+        "session_id": session_id,
+        "status": "active",
+        "message_count": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "last_activity_at": "2026-01-01T00:00:00.000Z",
+        "expires_at": "2099-01-01T00:00:00.000Z",
+        "version": 2,
+    }
+    message = {
+        "type": "message",
+        "message_id": "msg_AAAAAAAAAAAAAAAA.0",
+        "seq": 0,
+        "role": "user",
+        "content": "hi",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+    }
+    return json.dumps(session) + "\n" + json.dumps(message) + "\n"

@@ -13,7 +13,7 @@ from agent_sessions.authorizer import UnauthorizedSignal, authorize
 from agent_sessions.identity.api_keys import READ_SCOPE, bearer_key, key_digest, new_api_key
 from conftest import ROUTES, Tenants, scan_all
 from local_runtime.apigateway import HttpRequest, policy_allows
-from support import body_of
+from support import body_of, minimal_export_file
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/v1/agents/sessions/ses_x"
 
@@ -181,34 +181,9 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
     }.get(operation)
     raw = json.dumps(body).encode() if body is not None else b""
     if operation == "import":  # an export file naming this session id
-        raw = export_file(session_id).encode()
+        raw = minimal_export_file(session_id).encode()
     all_headers = [("Content-Type", "application/json"), *headers.items()] if raw else list(headers.items())
     return gateway.handle(HttpRequest(method, path, all_headers, raw))
-
-
-def export_file(session_id: str) -> str:
-    """The smallest export file: a session of one message."""
-    session = {
-        "type": "session",
-        "format_version": 1,
-        "session_id": session_id,
-        "status": "active",
-        "message_count": 1,
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "last_activity_at": "2026-01-01T00:00:00.000Z",
-        "expires_at": "2099-01-01T00:00:00.000Z",
-        "version": 2,
-    }
-    message = {
-        "type": "message",
-        "message_id": "msg_AAAAAAAAAAAAAAAA.0",
-        "seq": 0,
-        "role": "user",
-        "content": "hi",
-        "timestamp": "2026-01-01T00:00:00.000Z",
-    }
-    return json.dumps(session) + "\n" + json.dumps(message) + "\n"
 
 
 def auth(key: str, namespace: str) -> dict[str, str]:

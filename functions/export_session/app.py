@@ -22,7 +22,11 @@ app = http.make_resolver()
     "An export larger than one response is answered with 303 and a presigned URL of the file (15 minutes).",
     tags=["sessions"],
     responses={
-        200: {"description": "The file", "content": {EXPORT_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        200: {
+            "description": "The file",
+            # NDJSON lines (JSON Schema cannot state a line-by-line format): no type constraint
+            "content": {EXPORT_MEDIA_TYPE: {"schema": {"description": "the session, then each message, one per line"}}},
+        },
         303: {"description": "The file is at the Location (a presigned URL)"},
     },
 )

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import (
@@ -49,10 +50,24 @@ from schemathesis.specs.openapi.checks import (
 
 from local_runtime.template import ROOT
 from reliability.conftest import LiveApi, scale
+from support import minimal_export_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
+EXPORT_MEDIA_TYPE = "application/x-ndjson"
+# An import's body is an export file, which JSON Schema cannot describe line by line: valid
+# files (a new session id each) are generated for it, and an export's body is read as text.
+schemathesis.openapi.media_type(
+    EXPORT_MEDIA_TYPE, st.uuids().map(lambda found: minimal_export_file(f"imported-{found.hex}").encode())
+)
+
+
+@schemathesis.deserializer(EXPORT_MEDIA_TYPE)
+def _export_text(ctx: Any, response: Any) -> str:
+    return str(response.content.decode("utf-8"))
+
+
 MAX_ATTACHMENT = 100 * 1024 * 1024
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 load_all_checks()

@@ -487,7 +487,7 @@ def append_hash(session_id: str, request: AppendMessagesRequest, prepared: Prepa
             [{k: description[k] for k in ("name", "mime_type", "size", "sha256")} for description in part.attachments]
             for part in prepared.parts
         ]
-        if "messages" in body:
+        if body.get("messages") is not None:  # a batch (`"messages": null` is the single form)
             body["messages"] = [
                 {**message, "attachments": files} if files else message
                 for message, files in zip(body["messages"], described, strict=True)
