@@ -57,6 +57,7 @@ ROUTES = {
     "attachment": ("get_attachment", "GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}"),
     "export": ("export_session", "GET", "/v1/agents/sessions/{session_id}/export"),
     "import": ("import_session", "POST", "/v1/agents/sessions/import"),
+    "export_user": ("export_user", "GET", "/v1/agents/sessions/export"),
 }
 
 

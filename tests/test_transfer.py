@@ -285,3 +285,38 @@ def test_tenancy_and_scopes(api: Any) -> None:
     assert refused["statusCode"] == 403
     digest = hashlib.sha256(text.encode()).hexdigest()
     assert digest  # the file itself was not changed by any of this
+
+
+def test_a_users_export_pages_through_all_of_their_sessions(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_sessions.service import transfer
+
+    monkeypatch.setattr(transfer, "USER_EXPORT_PAGE", 2)
+    mine = []
+    for index in range(3):
+        sid = api.created({"user_id": "leaving", "session_name": f"s{index}"})["session_id"]
+        api.call("append", session_id=sid, body={"content": f"message of s{index}"})
+        mine.append(sid)
+    api.created({"user_id": "staying"})
+    seen: list[dict[str, Any]] = []
+    query: dict[str, str] = {"user_id": "leaving"}
+    pages = 0
+    while True:
+        records = lines(api.call("export_user", query=query))
+        pages += 1
+        page = records[-1]
+        assert page["type"] == "page" and page["user_id"] == "leaving"
+        seen += records[:-1]
+        if not page["has_more"]:
+            break
+        query = {"user_id": "leaving", "cursor": page["next_cursor"]}
+    assert pages == 2
+    sessions = [r for r in seen if r["type"] == "session"]
+    assert [s["session_id"] for s in sessions] == mine  # every one, oldest first, no other user's
+    assert [r["content"] for r in seen if r["type"] == "message"] == ["message of s0", "message of s1", "message of s2"]
+    # each session's lines import back on their own
+    first = "\n".join(json.dumps(r) for r in seen[:2]) + "\n"
+    assert import_file(api, first, new_id=True)["statusCode"] == 201
+    assert (
+        api.call("export_user", query={"user_id": "leaving"}, tenant=OTHER_TENANT)["body"].count('"type": "session"')
+        == 0
+    )

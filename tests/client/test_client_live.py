@@ -4,6 +4,7 @@ answers, auto-paging, If-Match, and errors raised by type."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -140,3 +141,34 @@ def test_files_and_large_contents_through_the_client(client: AgentSessionsClient
             return got
 
     assert asyncio.run(read_async())[1:] == outputs
+
+
+def test_export_and_import_through_the_client(client: AgentSessionsClient, live_api: Any) -> None:
+    """A session with a 5 MiB file: its inline export is past one response, so the server
+    answers 303 and the client fetches the file from S3; the import recreates the session."""
+    photo = bytes(range(256)) * (5 * 4096)  # 5 MiB
+    sid = client.create_session(user_id="exporter", session_name="with a photo").session_id
+    client.append_messages(
+        sid,
+        [
+            {
+                "role": "user",
+                "content": "look",
+                "attachments": [{"name": "p.png", "mime_type": "image/png", "data": photo}],
+            },
+            {"role": "assistant", "content": "a photo", "token_count": 3},
+        ],
+    )
+    text = client.export_session(sid)
+    assert len(text) > 6_000_000  # it came by the presigned URL
+    head = json.loads(text.splitlines()[0])
+    assert head["session_id"] == sid and head["message_count"] == 2
+    copy = client.import_session(text, new_id=True)
+    assert copy.session_id != sid and copy.session_name == "with a photo" and copy.stats.total_tokens == 3
+    messages = list(client.iter_history(copy.session_id))
+    assert [m.content for m in messages] == ["look", "a photo"]
+    assert client.download_attachment(copy.session_id, messages[0].attachments[0]) == photo
+    by_reference = client.export_session(sid, inline_attachments=False)
+    assert "data" not in json.loads(by_reference.splitlines()[1])["attachments"][0]
+    with pytest.raises(errors.ConflictError):
+        client.import_session(text)  # its own id is taken

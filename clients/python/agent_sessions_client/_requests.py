@@ -30,6 +30,14 @@ class Request:
     # Safe to send again when no answer came back: reads, and writes that cannot apply twice
     # (an Idempotency-Key, an If-Match, or an operation that is idempotent by nature).
     retry_without_answer: bool = True
+    content: bytes | None = None  # a body that is not JSON (an export file)
+    raw: bool = False  # the answer is text (an export file), not JSON
+
+
+@dataclass
+class RawAnswer:
+    text: str
+    location: str | None = None  # a 303's: the file is there (a presigned URL)
 
 
 @dataclass
@@ -60,6 +68,8 @@ def settings_from_environment(base_url: str | None, api_key: str | None, namespa
 
 
 def parse(request: Request, status: int, text: str, headers: dict[str, str]) -> Any:
+    if request.raw and status < 400:
+        return RawAnswer(text, headers.get("location") if status == 303 else None)
     body: Any = json.loads(text) if text else None
     if status >= 400:
         raise error_from_response(status, body, headers)
@@ -180,6 +190,22 @@ def get_context(session_id: str, max_tokens: int | None, max_messages: int | Non
 def fork_session(session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Request:
     return Request(
         "POST", f"/v1/agents/sessions/{_sid(session_id)}/fork", models.Session, body=body, headers=_key(idempotency_key)
+    )
+
+
+def export_session(session_id: str, inline: bool) -> Request:
+    params = {"attachments": "inline"} if inline else {}
+    return Request("GET", f"/v1/agents/sessions/{_sid(session_id)}/export", None, params=params, raw=True)
+
+
+def import_session(text: str, new_id: bool, idempotency_key: str | None) -> Request:
+    return Request(
+        "POST",
+        "/v1/agents/sessions/import",
+        models.Session,
+        params={"new_id": "true"} if new_id else {},
+        content=text.encode("utf-8"),
+        headers={"Content-Type": "application/x-ndjson", **_key(idempotency_key)},
     )
 
 

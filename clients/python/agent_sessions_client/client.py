@@ -50,6 +50,8 @@ class _Base:
         }
         if request.body is not None:
             kwargs["json"] = request.body
+        if request.content is not None:
+            kwargs["content"] = request.content
         return kwargs
 
 
@@ -272,6 +274,21 @@ class AgentSessionsClient(_Base):
         id is `child_session_id` when given."""
         body = {**fields, **({"session_id": child_session_id} if child_session_id else {})}
         return self._run(ops.fork_session(session_id, body, idempotency_key))  # type: ignore[no-any-return]
+
+    def export_session(self, session_id: str, *, inline_attachments: bool = True) -> str:
+        """The session's export file (NDJSON: the session, then every message); with
+        `inline_attachments` the files' bytes are in it, so `import_session` takes it back."""
+        answer: ops.RawAnswer = self._run(ops.export_session(session_id, inline_attachments))
+        if answer.location is not None:  # too large for one response: a presigned URL of it
+            return self._object("GET", answer.location).decode("utf-8")
+        return answer.text
+
+    def import_session(
+        self, export: str, *, new_id: bool = False, idempotency_key: str | None = None
+    ) -> models.Session:
+        """The session an export file describes, recreated (all or nothing); `new_id` gives it
+        a fresh id. One Idempotency-Key per call, sent with every retry."""
+        return self._run(ops.import_session(export, new_id, idempotency_key))  # type: ignore[no-any-return]
 
     def record_feedback(
         self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None
@@ -529,6 +546,17 @@ class AsyncAgentSessionsClient(_Base):
     ) -> models.Session:
         body = {**fields, **({"session_id": child_session_id} if child_session_id else {})}
         return await self._run(ops.fork_session(session_id, body, idempotency_key))  # type: ignore[no-any-return]
+
+    async def export_session(self, session_id: str, *, inline_attachments: bool = True) -> str:
+        answer: ops.RawAnswer = await self._run(ops.export_session(session_id, inline_attachments))
+        if answer.location is not None:
+            return (await self._object("GET", answer.location)).decode("utf-8")
+        return answer.text
+
+    async def import_session(
+        self, export: str, *, new_id: bool = False, idempotency_key: str | None = None
+    ) -> models.Session:
+        return await self._run(ops.import_session(export, new_id, idempotency_key))  # type: ignore[no-any-return]
 
     async def record_feedback(
         self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None

@@ -39,6 +39,7 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("POST", "/v1/agents/sessions/{session_id}/attachments", WRITE_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}/attachments/{attachment_id}", READ_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/{session_id}/export", READ_SCOPE),
+    RouteScope("GET", "/v1/agents/sessions/export", READ_SCOPE),
     RouteScope("POST", "/v1/agents/sessions/import", WRITE_SCOPE),
 )
 

@@ -33,7 +33,7 @@ from agent_sessions.errors import AppError, BadRequestError, ConflictError, Payl
 from agent_sessions.ids import MESSAGE_ID_PATTERN, new_content_id, new_message_id, new_session_id, seq_of_message_id
 from agent_sessions.models.items import MessageItem, SessionItem
 from agent_sessions.models.limits import MAX_MESSAGE_BYTES, canonical_json
-from agent_sessions.models.requests import MessageIn
+from agent_sessions.models.requests import ListQuery, MessageIn
 from agent_sessions.models.responses import Session
 from agent_sessions.models.transfer import FORMAT_VERSION, MessageRecord, SessionRecord
 from agent_sessions.service.attachments import CONTENT_MIME_TYPE, run_all, utf8
@@ -49,6 +49,7 @@ MAX_IMPORT_MESSAGES = MAX_FORK_MESSAGES  # 10,000: what one request writes withi
 EXPORT_RESPONSE_BYTES = 5 * 1024 * 1024
 # Attachments exported inline are held in memory while the file is built.
 MAX_INLINE_EXPORT_BYTES = 256 * 1024 * 1024
+USER_EXPORT_PAGE = 20  # sessions per page of a user's export
 EXPORT_MIME_TYPE = "application/x-ndjson"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -80,6 +81,62 @@ class TransferService:
     def export_session(self, tenant: Tenant, session_id: str, *, inline: bool) -> Export:
         now = clock.now_ms()
         session = self.sessions.load_visible(tenant, session_id, now)
+        lines = self._lines(tenant, session, now, inline, [MAX_INLINE_EXPORT_BYTES])
+        key = keys.object_key(tenant.namespace_id, session_id, "exp_" + new_content_id()[4:])
+        return self._answer(lines, key, f"{session_id}.ndjson")
+
+    def export_user(self, tenant: Tenant, user_id: str, *, cursor: str | None, inline: bool) -> Export:
+        """A page of a user's sessions (oldest first), each exported as `export_session` does,
+        then a `"type": "page"` line: `has_more` and the `next_cursor` of the next page."""
+        now = clock.now_ms()
+        query = ListQuery(
+            user_id=user_id,
+            sort_field="created_at",
+            direction="asc",
+            limit=USER_EXPORT_PAGE,
+            cursor=cursor,
+            include_total=False,
+        )
+        page = self.sessions.list_sessions(tenant, query)
+        lines: list[str] = []
+        budget = [MAX_INLINE_EXPORT_BYTES]  # the page's files together
+        for listed in page.results:
+            session = self.sessions.load_visible(tenant, listed.session_id, now)
+            lines += self._lines(tenant, session, now, inline, budget)
+        pagination = page.pagination
+        lines.append(
+            json.dumps(
+                {
+                    "type": "page",
+                    "user_id": user_id,
+                    "sessions": len(page.results),
+                    "has_more": pagination.has_more,
+                    "next_cursor": pagination.next_cursor,
+                },
+                ensure_ascii=False,
+            )
+        )
+        # under the namespace, beside no session ("export" is a route word, never a session id)
+        key = keys.object_key(tenant.namespace_id, "export", "exp_" + new_content_id()[4:])
+        return self._answer(lines, key, "user-export.ndjson")
+
+    def _answer(self, lines: list[str], key: str, name: str) -> Export:
+        """The file in the response when it fits; else written to the bucket (pending: the
+        lifecycle rule deletes it within a day) and handed over by a presigned URL."""
+        body = "\n".join(lines) + "\n"
+        data = utf8(body)
+        if len(data) <= EXPORT_RESPONSE_BYTES:
+            return Export(body=body)
+        self.objects.store.put(
+            key, data, mime_type=EXPORT_MIME_TYPE, name=name, sha256=hashlib.sha256(data).hexdigest()
+        )
+        url, _ = self.objects.store.download_url(key, name=name, mime_type=EXPORT_MIME_TYPE)
+        return Export(url=url)
+
+    def _lines(self, tenant: Tenant, session: SessionItem, now: int, inline: bool, budget: list[int]) -> list[str]:
+        """The session's line and its messages' lines; `budget` (left of the inline bytes
+        allowed) is shared by the sessions of one file."""
+        session_id = session.session_id
         messages = (
             self.store.read_range(tenant.namespace_id, session_id, 0, session.message_count - 1)
             if session.message_count
@@ -88,23 +145,22 @@ class TransferService:
         self.objects.load_contents(messages, sys.maxsize)  # every content whole
         files: dict[str, bytes] = {}
         if inline:
-            wanted = [
-                (message, attachment["attachment_id"]) for message in messages for attachment in message.attachments
-            ]
+            wanted = [attachment["attachment_id"] for message in messages for attachment in message.attachments]
             total = sum(attachment["size"] for message in messages for attachment in message.attachments)
-            if total > MAX_INLINE_EXPORT_BYTES:
+            if total > budget[0]:
                 raise PayloadTooLargeError(
-                    f"The session's files are {total} bytes; an export carries at most {MAX_INLINE_EXPORT_BYTES} "
-                    "inline. Export them by reference (without ?attachments=inline)",
+                    f"The files to export are over {MAX_INLINE_EXPORT_BYTES} bytes inline; export them by "
+                    "reference (without ?attachments=inline)",
                     code="export_too_large",
                     details={"size": total, "limit": MAX_INLINE_EXPORT_BYTES},
                 )
+            budget[0] -= total
 
-            def fetch(message: MessageItem, attachment_id: str) -> None:
+            def fetch(attachment_id: str) -> None:
                 key = keys.object_key(tenant.namespace_id, session_id, attachment_id)
                 files[attachment_id] = self.objects.store.get_bytes(key)
 
-            run_all([functools.partial(fetch, message, attachment_id) for message, attachment_id in wanted])
+            run_all([functools.partial(fetch, attachment_id) for attachment_id in wanted])
         record = session.to_session(now, self.settings.idle_after_seconds).model_dump(mode="json")
         lines = [json.dumps({"type": "session", "format_version": FORMAT_VERSION, **record}, ensure_ascii=False)]
         for message in messages:
@@ -126,17 +182,7 @@ class TransferService:
                 mode="json", exclude={"attachments", "content_url", "content_size", "content_sha256"}
             )
             lines.append(json.dumps({"type": "message", **fields, "attachments": attachments}, ensure_ascii=False))
-        body = "\n".join(lines) + "\n"
-        data = utf8(body)
-        if len(data) <= EXPORT_RESPONSE_BYTES:
-            return Export(body=body)
-        key = keys.object_key(tenant.namespace_id, session_id, "exp_" + new_content_id()[4:])
-        name = f"{session_id}.ndjson"
-        self.objects.store.put(
-            key, data, mime_type=EXPORT_MIME_TYPE, name=name, sha256=hashlib.sha256(data).hexdigest()
-        )
-        url, _ = self.objects.store.download_url(key, name=name, mime_type=EXPORT_MIME_TYPE)
-        return Export(url=url)
+        return lines
 
     # --- import --------------------------------------------------------------------------------
 
