@@ -89,6 +89,13 @@ def _compile(route: ApiRoute) -> _CompiledRoute:
     return _CompiledRoute(route, re.compile(f"^{regex}$"), names)
 
 
+def _specificity(compiled: _CompiledRoute) -> list[int]:
+    return [
+        2 if segment.endswith("+}") else 1 if segment.startswith("{") else 0
+        for segment in compiled.route.resource.strip("/").split("/")
+    ]
+
+
 def _arn_pattern(resource: str) -> re.Pattern[str]:
     """An execute-api ARN pattern of a policy: `*` matches any characters, `/` included."""
     return re.compile("^" + ".*".join(re.escape(part) for part in resource.split("*")) + "$")
@@ -191,7 +198,10 @@ class Gateway:
         self.stack = stack
         self.invoke = invoke
         self.monotonic = monotonic
-        self.routes = [_compile(route) for route in stack.routes]
+        # API Gateway takes the most specific resource: a literal segment before a {param}
+        # at the same place, a {param} before a {proxy+} (`/sessions/export` is not
+        # `/sessions/{session_id}` with the id "export").
+        self.routes = sorted((_compile(route) for route in stack.routes), key=_specificity)
         self._cache: dict[tuple[str, ...], _Decision] = {}
         self._lock = threading.Lock()
 
