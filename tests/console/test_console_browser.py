@@ -15,6 +15,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -306,6 +307,14 @@ def test_actions_each_confirmed_each_stored(console: Console) -> None:
     child = urlsplit(page.url).path.rsplit("/", 1)[-1]
     assert console.session(child)["forked_from"] == {"session_id": sid, "through_seq": 1}
     expect(page.locator(".details")).to_contain_text(f"Forked from {sid} through message 1")
+
+    # export: the browser saves the file the API gives
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export").click()
+    saved = Path(download_info.value.path()).read_text()
+    assert download_info.value.suggested_filename == f"{child}.ndjson"
+    assert json.loads(saved.splitlines()[0])["session_id"] == child
+    assert len(saved.splitlines()) == 1 + console.session(child)["message_count"]
 
     # terminate the child, purge the parent
     page.get_by_role("button", name="Terminate").click()

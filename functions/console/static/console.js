@@ -403,6 +403,7 @@ function sessionActions(state) {
   if (session.status === "archived") buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => setStatus(state, "active") }, "Reactivate"));
   else if (session.status !== "terminated") buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => setStatus(state, "archived") }, "Archive"));
   if (session.status !== "terminated") buttons.push(h("button", { type: "button", class: "button warning", onclick: () => terminate(state) }, "Terminate"));
+  buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => exportSession(state) }, "Export"));
   buttons.push(h("button", { type: "button", class: "button warning", onclick: () => purge(state) }, "Purge"));
   return h("div", { class: "button-group session-actions", role: "group", "aria-label": "Session actions" }, ...buttons);
 }
@@ -428,6 +429,29 @@ async function setStatus(state, status) {
   if (!ok) return;
   await act(state, () => api("PATCH", sessionPath(state.session.session_id), { body: { status }, ifMatch: state.session.version }),
     archive ? "Session archived" : "Session reactivated");
+}
+
+async function exportSession(state) {
+  // The export file (NDJSON, attachments by reference) saved by the browser: fetched with the
+  // key (a link could not carry it), handed to a download as a blob.
+  const id = state.session.session_id;
+  let text;
+  try {
+    const response = await fetch(new URL(`${sessionPath(id)}/export`, API_ROOT), {
+      headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, "X-Namespace": sessionStorage.getItem(NAMESPACE) },
+      cache: "no-store",
+    });
+    text = await response.text();
+    if (!response.ok) throw new ApiError(response.status, JSON.parse(text).error);
+  } catch (error) {
+    reportError(main, error instanceof ApiError ? error : new Error(`The export failed: ${error.message}`));
+    return;
+  }
+  const link = h("a", { href: URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" })), download: `${id}.ndjson` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  announce(`Exported ${id}`);
 }
 
 async function terminate(state) {
