@@ -152,3 +152,116 @@ def test_the_openai_sdks_sqlite_store_moves_in(live_api: Any, tmp_path: Path) ->
     )
     assert (printed["done"], printed["already"], printed["failed"]) == (0, 2, [])
     assert json.dumps(printed)
+
+
+def test_a_langchain_dynamodb_table_moves_in(live_api: Any, dynamodb_local_endpoint: str) -> None:
+    import warnings
+
+    import boto3
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from agent_sessions_client.integrations.langchain import AgentSessionsChatMessageHistory
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.chat_message_histories import DynamoDBChatMessageHistory
+
+    table = f"langchain-source-{live_api.namespace[-6:]}"
+    boto3.client("dynamodb", endpoint_url=dynamodb_local_endpoint).create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "SessionId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "SessionId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    conversations = {
+        "chat-1": [
+            SystemMessage(content="Be brief."),
+            HumanMessage(content="Weather in Paris?", id="h1"),
+            AIMessage(content="", tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "t1"}]),
+            ToolMessage(content="18°C", tool_call_id="t1"),
+            AIMessage(content="18°C and clear.", response_metadata={"model": "m"}),
+        ],
+        "chat-2": [HumanMessage(content="ünïcode 🌦")],
+    }
+    for session_id, messages in conversations.items():
+        DynamoDBChatMessageHistory(
+            table_name=table, session_id=session_id, endpoint_url=dynamodb_local_endpoint
+        ).add_messages(messages)
+    client = AgentSessionsClient(live_api.base_url, live_api.key, live_api.new_namespace("from-langchain"))
+    counts = command.import_langchain_dynamodb(client, table, endpoint_url=dynamodb_local_endpoint)
+    assert (counts.done, counts.already, counts.messages, counts.failed) == (2, 0, 6, [])
+    for session_id in conversations:
+        theirs = DynamoDBChatMessageHistory(
+            table_name=table, session_id=session_id, endpoint_url=dynamodb_local_endpoint
+        ).messages
+        assert AgentSessionsChatMessageHistory(session_id, client=client).messages == theirs
+    again = command.import_langchain_dynamodb(client, table, endpoint_url=dynamodb_local_endpoint)
+    assert (again.done, again.already) == (0, 2)
+
+
+def test_an_adk_database_moves_in(live_api: Any, tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    from google.adk.events.event import Event
+    from google.adk.events.event_actions import EventActions
+    from google.adk.sessions.database_session_service import DatabaseSessionService
+    from google.genai import types
+
+    from agent_sessions_client.integrations.adk import AgentSessionsService
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'adk.db'}"
+
+    def event(author: str, text: str, delta: dict[str, Any] | None = None, image: bytes | None = None) -> Event:
+        parts = [types.Part(text=text)]
+        if image is not None:
+            parts.append(types.Part(inline_data=types.Blob(mime_type="image/png", data=image)))
+        return Event(
+            invocation_id="inv-1",
+            author=author,
+            content=types.Content(role="user" if author == "user" else "model", parts=parts),
+            actions=EventActions(state_delta=delta or {}),
+        )
+
+    async def build() -> list[tuple[str, str, str]]:
+        source = DatabaseSessionService(url)
+        made = []
+        for user, count in (("ada", 2), ("bob", 1)):
+            for index in range(count):
+                session = await source.create_session(
+                    app_name="support", user_id=user, state={"topic": "refund", "user:lang": "fr"}
+                )
+                await source.append_event(
+                    session, event("user", "hello", {"step": 1, "app:version": index}, b"\x89PNG" * 300)
+                )
+                await source.append_event(session, event("helper", "hi", {"step": 2}))
+                made.append(("support", user, session.id))
+        await source.close()
+        return made
+
+    made = asyncio.run(build())
+    namespace = live_api.new_namespace("from-adk")
+
+    async def move() -> command.Counts:
+        async with AsyncAgentSessionsClient(live_api.base_url, live_api.key, namespace) as client:
+            return await command.import_adk_database(client, url)
+
+    counts = asyncio.run(move())
+    assert (counts.done, counts.messages, counts.failed) == (3, 6, [])
+
+    async def compare() -> None:
+        source = DatabaseSessionService(url)
+        async with AsyncAgentSessionsClient(live_api.base_url, live_api.key, namespace) as client:
+            target = AgentSessionsService(client)
+            for app_name, user_id, session_id in made:
+                theirs = await source.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+                ours = await target.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+                assert ours is not None and theirs is not None
+                assert ours.events == theirs.events
+                assert ours.state == theirs.state
+            listed_ours = await target.list_sessions(app_name="support", user_id="ada")
+            listed_theirs = await source.list_sessions(app_name="support", user_id="ada")
+            assert sorted(s.id for s in listed_ours.sessions) == sorted(s.id for s in listed_theirs.sessions)
+        await source.close()
+
+    asyncio.run(compare())
+    again = asyncio.run(move())
+    assert (again.done, again.already) == (0, 3)

@@ -3,6 +3,8 @@
     python -m agent_sessions_client.transfer export --out DIR [--user U] [--by-reference]
     python -m agent_sessions_client.transfer import --in DIR [--new-ids]
     python -m agent_sessions_client.transfer import-from openai-sqlite --db FILE [--session ID ...]
+    python -m agent_sessions_client.transfer import-from langchain-dynamodb --table T [--key-name K] [--endpoint-url U]
+    python -m agent_sessions_client.transfer import-from adk-database --url sqlite+aiosqlite:///sessions.db
 
 The namespace, URL and key are the client's (`AGENT_SESSIONS_NAMESPACE`, `AGENT_SESSIONS_URL`,
 `AGENT_SESSIONS_API_KEY`, or `--namespace`, `--url`, `--api-key`). It goes through the API, not
@@ -14,10 +16,11 @@ stopped, ending with exact counts:
 - `import` counts a session already there with as many messages as its file as imported by
   an earlier run, and sends each other file with an Idempotency-Key made from its bytes (a
   retry replays; with `--new-ids`, where ids cannot be matched, within a day);
-- `import-from openai-sqlite` reads the OpenAI Agents SDK's own `SQLiteSession` store with the
-  SDK itself and writes each session through this package's adapter (`AgentSessionsSession`),
-  so the adapter then returns what the SDK returned; a session already partly copied gets the
-  items it lacks.
+- `import-from` reads another store with its own framework — the OpenAI Agents SDK's
+  `SQLiteSession`, LangChain's `DynamoDBChatMessageHistory`, Google ADK's
+  `DatabaseSessionService` — and writes each session through this package's adapter for that
+  framework, so the adapter then returns what the framework returned; a session already
+  partly copied gets what it lacks.
 A progress bar is drawn on a terminal.
 """
 
@@ -187,6 +190,131 @@ async def import_openai_sqlite(
     return counts
 
 
+def import_langchain_dynamodb(
+    client: AgentSessionsClient,
+    table: str,
+    *,
+    key_name: str = "SessionId",
+    endpoint_url: str | None = None,
+    session_ids: Sequence[str] | None = None,
+) -> Counts:
+    """Each history of a `DynamoDBChatMessageHistory` table read by LangChain, written by
+    this package's `AgentSessionsChatMessageHistory` (a history id is a store session id); one
+    already partly copied gets the messages it lacks."""
+    import warnings
+
+    import boto3
+
+    with warnings.catch_warnings():  # langchain-community warns of its own sunset on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.chat_message_histories import DynamoDBChatMessageHistory
+
+    from agent_sessions_client.integrations.langchain import AgentSessionsChatMessageHistory
+
+    if session_ids:
+        wanted = list(session_ids)
+    else:
+        wanted = []
+        scan: dict[str, Any] = {
+            "TableName": table,
+            "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#k": key_name},
+        }
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint_url)
+        while True:
+            page = dynamodb.scan(**scan)
+            wanted += [str(item[key_name]["S"]) for item in page["Items"] if "S" in item.get(key_name, {})]
+            if "LastEvaluatedKey" not in page:
+                break
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        wanted.sort()
+    counts = Counts()
+    progress = Progress(len(wanted), "import-from langchain-dynamodb")
+    for session_id in wanted:
+        source = DynamoDBChatMessageHistory(
+            table_name=table, session_id=session_id, endpoint_url=endpoint_url, primary_key_name=key_name
+        )
+        messages = source.messages
+        target = AgentSessionsChatMessageHistory(session_id, client=client)
+        have = len(target.messages)
+        if have > len(messages):
+            counts.failed.append(
+                f"{session_id}: the store holds more messages ({have}) than the source ({len(messages)})"
+            )
+        elif have == len(messages) and have:
+            counts.already += 1
+        else:
+            target.add_messages(messages[have:])
+            counts.done += 1
+        counts.messages += len(messages)
+        progress.step()
+    return counts
+
+
+async def import_adk_database(client: AsyncAgentSessionsClient, db_url: str) -> Counts:
+    """Every session of an ADK `DatabaseSessionService` database, read by ADK, written by this
+    package's `AgentSessionsService`: the session with its initial state (its state less what
+    its events set), then each event it lacks (their deltas rebuild the state), then each app's
+    and user's shared state as the source holds it last."""
+    from google.adk.sessions.database_session_service import DatabaseSessionService
+    from sqlalchemy import text
+
+    from agent_sessions_client.integrations.adk import AgentSessionsService
+
+    source = DatabaseSessionService(db_url)
+    target = AgentSessionsService(client)
+    async with source.db_engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT DISTINCT app_name, user_id FROM sessions ORDER BY app_name, user_id")
+        )
+        pairs = [(str(app), str(user)) for app, user in rows]
+    listed = []
+    for app_name, user_id in pairs:
+        found = await source.list_sessions(app_name=app_name, user_id=user_id)
+        listed += [(app_name, user_id, session.id) for session in found.sessions]
+    counts = Counts()
+    progress = Progress(len(listed), "import-from adk-database")
+    shared: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for app_name, user_id, session_id in listed:
+        whole = await source.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+        assert whole is not None
+        set_by_events = {
+            key
+            for event in whole.events
+            if event.actions and event.actions.state_delta
+            for key in event.actions.state_delta
+        }
+        mine = await target.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+        if mine is None:
+            initial = {
+                k: v
+                for k, v in whole.state.items()
+                if not k.startswith(("app:", "user:", "temp:")) and k not in set_by_events
+            }
+            mine = await target.create_session(app_name=app_name, user_id=user_id, state=initial, session_id=session_id)
+        have = len(mine.events)
+        if have > len(whole.events):
+            counts.failed.append(f"{app_name}/{user_id}/{session_id}: the store holds more events than the source")
+        elif have == len(whole.events) and have:
+            counts.already += 1
+        else:
+            for event in whole.events[have:]:
+                await target.append_event(mine, event)
+            counts.done += 1
+        counts.messages += len(whole.events)
+        scoped = shared.setdefault((app_name, user_id), {"app": {}, "user": {}, "session": {}})
+        for key, value in whole.state.items():
+            if key.startswith("app:"):
+                scoped["app"][key[4:]] = value
+            elif key.startswith("user:"):
+                scoped["user"][key[5:]] = value
+        progress.step()
+    for (app_name, user_id), deltas in shared.items():  # the shared state as the source has it now
+        await target._write_scoped(app_name, user_id, deltas)
+    await source.close()
+    return counts
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agent_sessions_client.transfer", description=__doc__.split("\n\n")[0]
@@ -207,18 +335,39 @@ def _parser() -> argparse.ArgumentParser:
     openai = kinds.add_parser("openai-sqlite", help="the OpenAI Agents SDK's SQLiteSession database")
     openai.add_argument("--db", required=True, type=Path)
     openai.add_argument("--session", action="append", help="a session id (default: all)")
+    langchain = kinds.add_parser("langchain-dynamodb", help="a LangChain DynamoDBChatMessageHistory table")
+    langchain.add_argument("--table", required=True)
+    langchain.add_argument("--key-name", default="SessionId", help="the table's partition key (default SessionId)")
+    langchain.add_argument("--endpoint-url", help="a DynamoDB endpoint (default: AWS)")
+    langchain.add_argument("--session", action="append", help="a history's session id (default: all)")
+    adk = kinds.add_parser("adk-database", help="a Google ADK DatabaseSessionService database")
+    adk.add_argument(
+        "--url", dest="db_url", required=True, help="its SQLAlchemy URL, e.g. sqlite+aiosqlite:///sessions.db"
+    )
     return parser
 
 
 def run(argv: Sequence[str]) -> dict[str, Any]:
     args = _parser().parse_args(argv)
+    if args.command == "import-from" and args.source == "langchain-dynamodb":
+        with AgentSessionsClient(args.url, args.api_key, args.namespace) as sync_client:
+            counts = import_langchain_dynamodb(
+                sync_client,
+                args.table,
+                key_name=args.key_name,
+                endpoint_url=args.endpoint_url,
+                session_ids=args.session,
+            )
+        return {"command": "import-from langchain-dynamodb", **counts.as_dict()}
     if args.command == "import-from":
 
         async def copy() -> Counts:
             async with AsyncAgentSessionsClient(args.url, args.api_key, args.namespace) as client:
+                if args.source == "adk-database":
+                    return await import_adk_database(client, args.db_url)
                 return await import_openai_sqlite(client, args.db, args.session)
 
-        return {"command": "import-from openai-sqlite", **asyncio.run(copy()).as_dict()}
+        return {"command": f"import-from {args.source}", **asyncio.run(copy()).as_dict()}
     with AgentSessionsClient(args.url, args.api_key, args.namespace) as client:
         if args.command == "export":
             counts = export_namespace(client, args.out, user_id=args.user, inline=not args.by_reference)
