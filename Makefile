@@ -79,7 +79,7 @@ $(BENCH_VENV)/.installed: benchmarks/requirements.txt
 	touch $@
 
 .PHONY: bench
-bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls, partition model and capacity, warm overhead, history vs LangChain, gateway, LangGraph saver and LangChain history, content of any size vs the LangChain peer, latency with a simulated round trip; writes benchmarks/results.json and a chart
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## benchmarks: cold start, calls, partition model and capacity, warm overhead, history vs LangChain, gateway, LangGraph saver and LangChain history, content of any size vs the LangChain peer, a namespace exported and imported, latency with a simulated round trip; writes benchmarks/results.json and a chart
 	$(PY) benchmarks/bench_coldstart.py
 	$(PY) benchmarks/bench_operations.py
 	$(PY) benchmarks/partitions.py
@@ -88,6 +88,7 @@ bench: $(VENV)/.installed $(BENCH_VENV)/.installed node_modules/.installed ## be
 	$(PY) benchmarks/bench_gateway.py
 	$(PY) benchmarks/bench_langgraph.py
 	$(PY) benchmarks/bench_content.py
+	$(PY) benchmarks/bench_transfer.py
 	$(PY) benchmarks/bench_latency.py
 	$(BENCH_VENV)/bin/python benchmarks/chart.py
 
