@@ -58,6 +58,7 @@ ROUTES = {
     "export": ("export_session", "GET", "/v1/agents/sessions/{session_id}/export"),
     "import": ("import_session", "POST", "/v1/agents/sessions/import"),
     "export_user": ("export_user", "GET", "/v1/agents/sessions/export"),
+    "import_upload": ("create_import_upload", "POST", "/v1/agents/sessions/import/uploads"),
 }
 
 

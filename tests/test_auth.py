@@ -167,7 +167,7 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
         .replace("{seq}", "0")
         .replace("{attachment_id}", "att_AAAAAAAAAAAAAAAAAAAAAA")
     )
-    path += {"rewind": "?last=1", "erase": "?user_id=u1"}.get(operation, "")
+    path += {"rewind": "?last=1", "erase": "?user_id=u1", "export_user": "?user_id=u1"}.get(operation, "")
     body = {
         "create": {"user_id": "u1"},
         "list": {},
@@ -178,6 +178,7 @@ def call(gateway: Any, operation: str, headers: dict[str, str], session_id: str 
         "feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
         "update_message": {"content": "x"},
         "upload": {"name": "a.pdf", "mime_type": "application/pdf", "size": 3, "sha256": "0" * 64},
+        "import_upload": {"size": 3, "sha256": "0" * 64},
     }.get(operation)
     raw = json.dumps(body).encode() if body is not None else b""
     if operation == "import":  # an export file naming this session id
@@ -203,6 +204,7 @@ WRITE_OPERATIONS = {
     "erase",
     "upload",
     "import",
+    "import_upload",
 }
 
 
@@ -291,11 +293,15 @@ def test_another_tenants_session_is_404_and_untouched(
     before = scan_all(table)
     for headers in (auth(tenants.b_full, "prod"), auth(tenants.a_full, "staging")):
         response = call(gateway, operation, headers, victim["session_id"])
-        if operation in ("create", "list", "list_get", "erase"):
+        if operation in ("create", "list", "list_get", "erase", "export_user"):
             assert response.status == 200, response.body  # their own namespace, where the victim is not
             assert victim["session_id"] not in response.body.decode()
             if operation == "erase":  # the victim's user has no session in this namespace
                 assert response.json() == {"purged": 0, "has_more": False}
+            continue
+        if operation == "import_upload":  # a ticket for their own namespace
+            assert response.status == 201, response.body
+            assert f"/{victim['namespace_id']}/" not in response.json()["upload_url"]
             continue
         if operation == "import":  # the same id imported into their own namespace: their own
             assert response.status == 201, response.body

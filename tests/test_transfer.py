@@ -320,3 +320,34 @@ def test_a_users_export_pages_through_all_of_their_sessions(api: Any, monkeypatc
         api.call("export_user", query={"user_id": "leaving"}, tenant=OTHER_TENANT)["body"].count('"type": "session"')
         == 0
     )
+
+
+def test_a_file_too_large_for_a_request_is_uploaded_first(api: Any, table: Any) -> None:
+    import requests
+
+    sid = build(api)
+    text = export(api, sid)["body"]
+    data = text.encode()
+    ticket = body_of(api.call("import_upload", body={"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+    assert ticket["upload_id"].startswith("imp_") and "/ns_test/import/" in ticket["upload_url"]
+    sent = requests.put(ticket["upload_url"], data=data, headers=ticket["upload_headers"], timeout=30)
+    assert sent.status_code == 200, sent.text
+    response = api.call("import", query={"upload_id": ticket["upload_id"], "new_id": "true"})
+    assert response["statusCode"] == 201, response["body"]
+    copy, copy_messages, _ = read_back(api, body_of(response)["session_id"])
+    original, original_messages, _ = read_back(api, sid)
+    assert copy["stats"] == original["stats"]
+    assert comparable_messages(copy_messages, ids=False) == comparable_messages(original_messages, ids=False)
+    # read once, then gone; another tenant's or a made-up upload is not there
+    again = api.call("import", query={"upload_id": ticket["upload_id"], "new_id": "true"})
+    assert again["statusCode"] == 409 and body_of(again)["error"]["code"] == "import_not_uploaded"
+    other = body_of(api.call("import_upload", body={"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+    requests.put(other["upload_url"], data=data, headers=other["upload_headers"], timeout=30)
+    elsewhere = api.call("import", query={"upload_id": other["upload_id"]}, tenant=OTHER_TENANT)
+    assert elsewhere["statusCode"] == 409
+    taken = import_file(api, text)
+    assert taken["statusCode"] == 409  # its own id exists: the body path checks as ever
+    mixed = api.call("import", raw_body=text, query={"upload_id": other["upload_id"]})
+    assert mixed["statusCode"] == 422
+    too_big = api.call("import_upload", body={"size": 101 * 1024 * 1024, "sha256": "0" * 64})
+    assert too_big["statusCode"] in (413, 422)

@@ -163,7 +163,21 @@ def test_export_and_import_through_the_client(client: AgentSessionsClient, live_
     assert len(text) > 6_000_000  # it came by the presigned URL
     head = json.loads(text.splitlines()[0])
     assert head["session_id"] == sid and head["message_count"] == 2
-    copy = client.import_session(text, new_id=True)
+    from agent_sessions_client import _requests
+
+    uploads = []
+    real = _requests.create_import_upload
+
+    def counted(data: bytes) -> Any:
+        uploads.append(len(data))
+        return real(data)
+
+    _requests.create_import_upload = counted  # type: ignore[assignment]
+    try:
+        copy = client.import_session(text, new_id=True)  # past a request's size: uploaded first
+    finally:
+        _requests.create_import_upload = real  # type: ignore[assignment]
+    assert uploads == [len(text.encode())]
     assert copy.session_id != sid and copy.session_name == "with a photo" and copy.stats.total_tokens == 3
     messages = list(client.iter_history(copy.session_id))
     assert [m.content for m in messages] == ["look", "a photo"]

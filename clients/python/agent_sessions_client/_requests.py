@@ -3,6 +3,7 @@ the two cannot drift), and the retry policy both apply."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -92,6 +93,10 @@ def _sid(session_id: str) -> str:
 
 def _etag(value: int | None) -> dict[str, str]:
     return {"If-Match": f'"{value}"'} if value is not None else {}
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
 
 
 def _key(idempotency_key: str | None) -> dict[str, str]:
@@ -198,15 +203,28 @@ def export_session(session_id: str, inline: bool) -> Request:
     return Request("GET", f"/v1/agents/sessions/{_sid(session_id)}/export", None, params=params, raw=True)
 
 
-def import_session(text: str, new_id: bool, idempotency_key: str | None) -> Request:
+# An export file sent in the import request up to this size; larger ones are uploaded first
+# (Lambda takes at most 6 MB of request).
+IMPORT_INLINE_BYTES = 5 * 1024 * 1024
+
+
+def import_session(data: bytes, new_id: bool, idempotency_key: str | None, upload_id: str | None = None) -> Request:
+    params = {"new_id": "true"} if new_id else {}
+    if upload_id is not None:
+        params["upload_id"] = upload_id
     return Request(
         "POST",
         "/v1/agents/sessions/import",
         models.Session,
-        params={"new_id": "true"} if new_id else {},
-        content=text.encode("utf-8"),
+        params=params,
+        content=data if upload_id is None else None,
         headers={"Content-Type": "application/x-ndjson", **_key(idempotency_key)},
     )
+
+
+def create_import_upload(data: bytes) -> Request:
+    body = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return Request("POST", "/v1/agents/sessions/import/uploads", None, body=body)
 
 
 def record_feedback(session_id: str, message_id: str, rating: str, feedback_text: str | None) -> Request:

@@ -288,7 +288,13 @@ class AgentSessionsClient(_Base):
     ) -> models.Session:
         """The session an export file describes, recreated (all or nothing); `new_id` gives it
         a fresh id. One Idempotency-Key per call, sent with every retry."""
-        return self._run(ops.import_session(export, new_id, idempotency_key))  # type: ignore[no-any-return]
+        data = export.encode("utf-8")
+        key = idempotency_key or ops.new_key()
+        if len(data) <= ops.IMPORT_INLINE_BYTES:
+            return self._run(ops.import_session(data, new_id, key))  # type: ignore[no-any-return]
+        ticket = self._run(ops.create_import_upload(data))  # too large for a request: uploaded first
+        self._object("PUT", ticket["upload_url"], data, ticket["upload_headers"])
+        return self._run(ops.import_session(data, new_id, key, ticket["upload_id"]))  # type: ignore[no-any-return]
 
     def record_feedback(
         self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None
@@ -556,7 +562,13 @@ class AsyncAgentSessionsClient(_Base):
     async def import_session(
         self, export: str, *, new_id: bool = False, idempotency_key: str | None = None
     ) -> models.Session:
-        return await self._run(ops.import_session(export, new_id, idempotency_key))  # type: ignore[no-any-return]
+        data = export.encode("utf-8")
+        key = idempotency_key or ops.new_key()
+        if len(data) <= ops.IMPORT_INLINE_BYTES:
+            return await self._run(ops.import_session(data, new_id, key))  # type: ignore[no-any-return]
+        ticket = await self._run(ops.create_import_upload(data))
+        await self._object("PUT", ticket["upload_url"], data, ticket["upload_headers"])
+        return await self._run(ops.import_session(data, new_id, key, ticket["upload_id"]))  # type: ignore[no-any-return]
 
     async def record_feedback(
         self, session_id: str, message_id: str, rating: str, feedback_text: str | None = None

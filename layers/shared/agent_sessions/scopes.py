@@ -41,6 +41,7 @@ ROUTE_SCOPES: tuple[RouteScope, ...] = (
     RouteScope("GET", "/v1/agents/sessions/{session_id}/export", READ_SCOPE),
     RouteScope("GET", "/v1/agents/sessions/export", READ_SCOPE),
     RouteScope("POST", "/v1/agents/sessions/import", WRITE_SCOPE),
+    RouteScope("POST", "/v1/agents/sessions/import/uploads", WRITE_SCOPE),
 )
 
 _BY_ROUTE = {(route.method, route.resource): route.scope for route in ROUTE_SCOPES}

@@ -33,9 +33,29 @@ from agent_sessions.models.requests import (
     MimeType,
     Sha256Hex,
 )
+from agent_sessions.models.responses import ResponseModel
 
 FORMAT_VERSION = 1
 EXPORT_MEDIA_TYPE = "application/x-ndjson"
+MAX_IMPORT_FILE_BYTES = 100 * 1024 * 1024
+
+
+class ImportUploadRequest(StrictModel):
+    """An export file to upload before importing it (a presigned PUT bound to this size and
+    checksum): for files larger than a request can carry."""
+
+    size: int = Field(ge=1, le=MAX_IMPORT_FILE_BYTES)
+    sha256: Sha256Hex
+
+
+class ImportUploadTicket(ResponseModel):
+    """PUT the file there with exactly these headers, then `POST /v1/agents/sessions/import?upload_id=…`."""
+
+    upload_id: str
+    upload_url: str
+    upload_method: str
+    upload_headers: dict[str, str]
+    expires_at: str
 
 
 class ForkedFromRecord(StrictModel):

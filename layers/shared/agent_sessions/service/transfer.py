@@ -17,9 +17,11 @@ rule for pending objects)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +37,13 @@ from agent_sessions.models.items import MessageItem, SessionItem
 from agent_sessions.models.limits import MAX_MESSAGE_BYTES, canonical_json
 from agent_sessions.models.requests import ListQuery, MessageIn
 from agent_sessions.models.responses import Session
-from agent_sessions.models.transfer import FORMAT_VERSION, MessageRecord, SessionRecord
+from agent_sessions.models.transfer import (
+    FORMAT_VERSION,
+    ImportUploadRequest,
+    ImportUploadTicket,
+    MessageRecord,
+    SessionRecord,
+)
 from agent_sessions.service.attachments import CONTENT_MIME_TYPE, run_all, utf8
 from agent_sessions.service.conversation import FORK_PENDING_TTL_SECONDS, MAX_FORK_MESSAGES, ConversationService
 from agent_sessions.service.messages import ATTACHMENT_ITEM_BYTES
@@ -62,6 +70,27 @@ def _ms(moment: datetime) -> int:
 class Export:
     body: str | None = None  # the file, when it fits a response
     url: str | None = None  # else a presigned GET of it
+
+
+UPLOAD_ID_PATTERN = re.compile(r"^imp_[A-Za-z0-9_-]{22}$")
+
+
+def _upload_error(upload_id: str, kind: str) -> AppError:
+    if kind == "mismatch":
+        return validation_failure(
+            [
+                {
+                    "loc": ("query", "upload_id"),
+                    "msg": "the uploaded bytes are not the size and sha256 declared",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return ConflictError(
+        f"Nothing was uploaded as {upload_id[:80]} in this namespace (or the upload expired)",
+        code="import_not_uploaded",
+        details={"upload_id": upload_id[:80]},
+    )
 
 
 def _line_error(line: int, message: str, loc: tuple[str | int, ...] = ()) -> AppError:
@@ -185,6 +214,56 @@ class TransferService:
         return lines
 
     # --- import --------------------------------------------------------------------------------
+
+    def create_import_upload(self, tenant: Tenant, request: ImportUploadRequest) -> ImportUploadTicket:
+        """A presigned PUT for an export file too large for a request, under the namespace
+        ("import" is a route word, never a session id); pending: deleted within a day unless
+        an import reads it first (and deletes it)."""
+        upload_id = "imp_" + new_content_id()[4:]
+        url, headers, expires_ms = self.objects.store.upload_url(
+            self._upload_key(tenant, upload_id),
+            size=request.size,
+            sha256=request.sha256,
+            mime_type=EXPORT_MIME_TYPE,
+            name=f"{upload_id}.ndjson",
+        )
+        return ImportUploadTicket(
+            upload_id=upload_id,
+            upload_url=url,
+            upload_method="PUT",
+            upload_headers=headers,
+            expires_at=clock.to_iso(expires_ms),
+        )
+
+    def _upload_key(self, tenant: Tenant, upload_id: str) -> str:
+        return keys.object_key(tenant.namespace_id, "import", upload_id)
+
+    def uploaded_file(self, tenant: Tenant, upload_id: str) -> str:
+        """The text of an uploaded export file, checked against the size and sha256 its
+        upload declared (409 when it is not there, 422 when the bytes differ)."""
+        if not UPLOAD_ID_PATTERN.match(upload_id):
+            raise _upload_error(upload_id, "not_uploaded")
+        key = self._upload_key(tenant, upload_id)
+        info = self.objects.store.head(key)
+        if info is None:
+            raise _upload_error(upload_id, "not_uploaded")
+        data = self.objects.store.get_bytes(key)
+        if len(data) != info.declared_size or hashlib.sha256(data).hexdigest() != info.sha256:
+            raise _upload_error(upload_id, "mismatch")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestError("The uploaded file is not UTF-8 text", code="invalid_encoding") from None
+
+    def import_upload(
+        self, tenant: Tenant, upload_id: str, *, new_id: bool, idempotency_key: str | None
+    ) -> tuple[Session, bool]:
+        result = self.import_session(
+            tenant, self.uploaded_file(tenant, upload_id), new_id=new_id, idempotency_key=idempotency_key
+        )
+        with contextlib.suppress(Exception):  # read once; the lifecycle rule is the backstop
+            self.objects.store.delete([self._upload_key(tenant, upload_id)])
+        return result
 
     def import_session(
         self, tenant: Tenant, text: str, *, new_id: bool, idempotency_key: str | None
