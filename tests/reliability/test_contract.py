@@ -18,7 +18,9 @@ matched as narrowly as the request and the answer allow — never by status alon
   - `expires_at` must be in the future: 422 naming `body.expires_at` when the time sent is
     already past (the document says "in the future"; JSON Schema has no notion of now);
   - `page` × `limit` past offset 10,000: 400 `offset_too_large` (each bound is in the
-    document, their product cannot be).
+    document, their product cannot be);
+  - an import given both a file in the body and an `upload_id`: 422 naming
+    `query.upload_id` (a query parameter cannot exclude the body in OpenAPI).
 - `negative_data_rejection` counts 413 as no refusal: an upload declaring a size over 100 MiB
   (the document's maximum) is 413 `field_too_large` naming `body.size` (DESIGN §11).
 
@@ -140,6 +142,13 @@ def documented_deviation(case: Any, response: Any) -> tuple[str, Any] | None:
         size = body.get("size") if isinstance(body, dict) else None
         if [entry["loc"] for entry in errors] == [["body", "size"]] and isinstance(size, int) and size > MAX_ATTACHMENT:
             return "a declared attachment size over 100 MiB: 413", negative_data_rejection
+    if status == 422 and case.operation.path == "/v1/agents/sessions/import" and query.get("upload_id"):
+        # the file in the body or uploaded before, not both: OpenAPI cannot make a query
+        # parameter exclude the body
+        errors = error.get("details", {}).get("errors", [])
+        sent_body = response.request.body
+        if [entry["loc"] for entry in errors] == [["query", "upload_id"]] and sent_body and sent_body.strip():
+            return "an import given a body and an upload_id", positive_data_acceptance
     if status == 400 and code == "offset_too_large" and "page" in query:
         limit = int((query.get("limit") or query.get("page_size") or ["50"])[0])
         if (int(query["page"][0]) - 1) * limit > MAX_OFFSET:
