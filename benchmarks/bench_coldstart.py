@@ -170,8 +170,9 @@ BODIES = {
     "record_feedback": {"message_id": "msg_AAAAAAAAAAAAAAAA.0", "rating": "positive"},
     "update_message": {"content": "c"},
     "create_upload": {"name": "a.pdf", "mime_type": "application/pdf", "size": 1024, "sha256": "a" * 64},
+    "create_import_upload": {"size": 1024, "sha256": "a" * 64},
 }
-QUERIES = {"rewind_messages": {"last": "1"}, "erase_user": {"user_id": "u1"}}
+QUERIES = {"rewind_messages": {"last": "1"}, "erase_user": {"user_id": "u1"}, "export_user": {"user_id": "u1"}}
 
 
 def api_event(function: str, method: str, path: str) -> dict[str, Any]:
