@@ -26,6 +26,7 @@ from bench_setup import write_results  # first: puts the layer and the runtime o
 # isort: on
 
 import itertools
+import logging
 import os
 import sqlite3
 import statistics
@@ -51,8 +52,9 @@ from agent_sessions_client.integrations.langgraph import AgentSessionsSaver, ses
 from bench_operations import Meter
 from local_runtime.apigateway import Gateway
 from local_runtime.lambdas import Functions
+from local_runtime.s3 import LocalS3
 from local_runtime.server import LocalServer
-from local_runtime.template import create_tables, read_stack
+from local_runtime.template import create_buckets, create_tables, read_stack
 from support import dynamodb_local
 
 TABLES = {"SessionsTable": "bench-sessions", "IdentitiesTable": "bench-identities"}
@@ -185,10 +187,15 @@ def history_figures(client: AgentSessionsClient, transport: CountingTransport) -
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the local S3's request lines
+    objects = LocalS3(None)  # the saver's records over 16 KiB are kept in S3 (DESIGN §11)
     with dynamodb_local() as endpoint:
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        os.environ["AWS_ENDPOINT_URL_S3"] = objects.start()
+        buckets = {"AttachmentsBucket": "langgraph-bench-attachments"}
         create_tables(boto3.client("dynamodb", endpoint_url=endpoint), TABLES)
-        stack = read_stack(table_names=TABLES, parameters={"LogLevel": "ERROR"})
+        create_buckets(objects.client(), buckets)
+        stack = read_stack(table_names=TABLES, parameters={"LogLevel": "ERROR"}, bucket_names=buckets)
         functions = Functions(stack)
         from agent_sessions.identity.store import IdentityStore
         from agent_sessions.settings import Settings
