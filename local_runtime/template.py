@@ -82,8 +82,32 @@ def create_tables(client: Any, names: dict[str, str], *, existing_ok: bool = Fal
                 TableName=names[logical_id],
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
             )
+        if logical_id == "SessionsTable":
+            mark_current_layout(client, names[logical_id])
         created.append(names[logical_id])
     return created
+
+
+def mark_current_layout(client: Any, table_name: str) -> None:
+    """A sessions table this code creates holds nothing of an older layout: its marker says so
+    (what migrate-layout writes on an empty table in AWS), so every listing family starts with
+    one shard (store/shards.py)."""
+    import json
+
+    from agent_sessions.store import keys
+
+    client.put_item(
+        TableName=table_name,
+        Item={
+            "PK": {"S": keys.LAYOUT_PK},
+            "SK": {"S": keys.LAYOUT_SK},
+            "kind": {"S": "layout"},
+            "version": {"N": str(keys.TABLE_LAYOUT_VERSION)},
+            "state": {"S": "done"},
+            "updated_ms": {"N": "0"},
+            "report": {"S": json.dumps({"complete": True})},
+        },
+    )
 
 
 BUCKETS = {"AttachmentsBucket": "agent-sessions-local-attachments"}

@@ -13,7 +13,7 @@ from agent_sessions import clock
 from agent_sessions.admin import run as admin
 from agent_sessions.models.items import SessionItem
 from agent_sessions.runtime import session_service
-from agent_sessions.store import keys, layout
+from agent_sessions.store import keys, layout, shards
 from agent_sessions.store.layout import LayoutStore
 from conftest import scan_all
 from support import body_of, header_of
@@ -46,6 +46,7 @@ def old_session(index: int, *, ended: bool = False) -> SessionItem:
 def old_table(table: Any, frozen_clock: Any) -> list[SessionItem]:
     """25 live sessions and 1 that has ended (not yet removed by TTL), as layout 1 wrote them."""
     sessions = [old_session(i) for i in range(25)]
+    table.delete_item(TableName=TABLE, Key=shards.marker_key())  # layout 1 had no marker
     for session in [*sessions, old_session(99, ended=True)]:
         layout1.create(table, TABLE, session)
     return sessions
@@ -67,7 +68,7 @@ def assert_fully_migrated(table: Any, api: Any, sessions: list[SessionItem]) -> 
     assert {i["PK"]["S"] for i in items if i["SK"]["S"] == keys.BODY_SK} >= {i["PK"]["S"] for i in live_heads}
     assert not [i for i in items if i["PK"]["S"].endswith("#COUNT")]  # layout 1's counters are gone
     for head in live_heads:
-        shard = keys.list_shard(keys.parse_session_pk(head["PK"]["S"])[1])
+        shard = keys.shard_of(keys.parse_session_pk(head["PK"]["S"])[1], 1)  # placed with a count of 1
         assert head["GSI1PK"]["S"] == f"NS#ns_test#S{shard}"
         assert head["DUEPK"]["S"] == keys.due_pk(keys.due_shard(keys.parse_session_pk(head["PK"]["S"])[1]))
     # exact totals and complete listings through every kind of partition
@@ -103,7 +104,7 @@ def test_layout1_table_keeps_answering_before_the_migration(api: Any, old_table:
 def test_migration_moves_everything_once(api: Any, table: Any, old_table: list[SessionItem]) -> None:
     api.call("append", session_id=old_table[3].session_id, body={"role": "user", "content": "kept"})
     result = admin(["migrate-layout"])
-    assert result["migrated_now"] is True and result["layout"] == 2 and result["state"] == "done"
+    assert result["migrated_now"] is True and result["layout"] == 3 and result["state"] == "done"
     report = result["report"]
     assert report["sessions_migrated"] == 25
     assert report["sessions_ended_skipped"] == 1
@@ -117,7 +118,7 @@ def test_migration_moves_everything_once(api: Any, table: Any, old_table: list[S
     again = admin(["migrate-layout"])
     assert again["migrated_now"] is False
     assert listed(api)["total"] == 25 and listed(api, user_id="alice")["total"] == 9
-    assert admin(["migrate-layout", "--status"])["layout"] == 2
+    assert admin(["migrate-layout", "--status"])["layout"] == 3
 
 
 def test_a_half_finished_migration_resumes_without_counting_twice(
@@ -171,6 +172,6 @@ def test_a_new_table_is_marked_current_and_needs_nothing(api: Any, table: Any) -
     api.created({"user_id": "u1"})
     store = layout_store()
     assert store.needs_migration() is False
-    assert store.state().version == keys.LAYOUT_VERSION and store.state().state == "done"
+    assert store.state().version == keys.TABLE_LAYOUT_VERSION and store.state().state == "done"
     assert store.migrate().sessions_migrated == 0
     assert listed(api)["total"] == 1

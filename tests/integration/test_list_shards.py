@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agent_sessions.admin import run as admin
 from agent_sessions.store import keys
 from conftest import Api
 from support import body_of
@@ -28,14 +29,17 @@ def api(local_table: Any) -> Api:
 
 @pytest.fixture
 def crowd(api: Any, frozen_clock: Any) -> list[dict[str, Any]]:
-    """70 sessions (spread over the 16 shards), created 1 s apart; every other one by user u0."""
+    """70 sessions (spread over the 16 shards the namespace, the agent and the metadata pair
+    were given), created 1 s apart; every other one by user u0 (one shard)."""
+    for family in ([], ["--agent", "support-bot"], ["--metadata", "env=prod"]):  # u0 keeps one shard
+        admin(["set-shards", "--namespace", "ns_test", "--count", "16", *family])
     sessions = []
     for index in range(70):
         frozen_clock.advance(1)
         body = {**POPULAR, "user_id": "u0" if index % 2 == 0 else f"user-{index}"}
         sessions.append(api.created(body))
-    shards = Counter(keys.list_shard(s["session_id"]) for s in sessions)
-    assert len(shards) >= keys.LIST_SHARDS // 2 and len(set(shards.values())) > 1  # spread, unevenly
+    shards = Counter(keys.shard_of(s["session_id"], 16) for s in sessions)
+    assert len(shards) >= 8 and len(set(shards.values())) > 1  # spread, unevenly
     return sessions
 
 

@@ -6,9 +6,10 @@
     python -m agent_sessions.admin list-keys --org int_…
     python -m agent_sessions.admin revoke-key --org int_… --key-id key_… [--api-id … --stage …]
     python -m agent_sessions.admin migrate-layout [--status]
+    python -m agent_sessions.admin set-shards --namespace ns_… --count 16 [--user U | --agent A | --metadata K=V]
 
 The table is `--table`, else IDENTITIES_TABLE_NAME (the stack's IdentitiesTableName output);
-migrate-layout works on the sessions table, `--sessions-table`, else TABLE_NAME.
+migrate-layout and set-shards work on the sessions table, `--sessions-table`, else TABLE_NAME.
 It talks to AWS with the usual credentials, or to any DynamoDB endpoint named by
 AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local, moto). A new key is printed once and never stored.
 """
@@ -77,7 +78,63 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--sessions-table", help="sessions table (default: $TABLE_NAME)")
     migrate.add_argument("--status", action="store_true", help="only report the table's layout and progress")
+
+    shards = commands.add_parser(
+        "set-shards",
+        help="raise the shard count of a namespace's listings, or of one user's, agent's or metadata pair's "
+        "(counts only grow; the store also doubles them when DynamoDB throttles a write on them)",
+    )
+    shards.add_argument("--sessions-table", help="sessions table (default: $TABLE_NAME)")
+    shards.add_argument("--namespace", required=True, help="namespace id (ns_…), or its name with --org")
+    shards.add_argument("--org", help="organization id (int_…), to find the namespace by name")
+    shards.add_argument(
+        "--count", type=int, required=True, help="1, 2, 4, 8, 16 or 32; --count 0 only reports the count"
+    )
+    family = shards.add_mutually_exclusive_group()
+    family.add_argument("--user", help="one user_id's listings and activity")
+    family.add_argument("--agent", help="one agent_id's listings")
+    family.add_argument("--metadata", help="one metadata pair's listings, KEY=VALUE")
     return parser
+
+
+def set_shards(args: argparse.Namespace, identities: IdentityStore | None = None) -> dict[str, Any]:
+    from agent_sessions.ids import NAMESPACE_ID_PATTERN
+    from agent_sessions.store import keys
+    from agent_sessions.store.sessions import SessionStore
+    from agent_sessions.store.shards import ShardCountStore
+
+    settings = Settings.from_environ()
+    if args.sessions_table:
+        settings = settings.model_copy(update={"table_name": args.sessions_table})
+    namespace_id = args.namespace
+    if not NAMESPACE_ID_PATTERN.match(namespace_id):
+        if not args.org:
+            raise AppError(f"{namespace_id!r} is not a namespace id (ns_…); give --org to find it by name")
+        found = (identities or IdentityStore(settings)).namespace(args.org, namespace_id)
+        if found is None:
+            raise AppError(f"Namespace {namespace_id!r} not found in {args.org}")
+        namespace_id = found.namespace_id
+    if args.user is not None:
+        family, partition = f"user_id={args.user}", keys.lookup_partition(namespace_id, "user_id", args.user)
+    elif args.agent is not None:
+        family, partition = f"agent_id={args.agent}", keys.lookup_partition(namespace_id, "agent_id", args.agent)
+    elif args.metadata is not None:
+        name, separator, value = args.metadata.partition("=")
+        if not separator or not name:
+            raise AppError("--metadata takes KEY=VALUE")
+        family, partition = f"metadata {name}={value}", keys.lookup_partition(namespace_id, "metadata", value, name)
+    else:
+        family, partition = "namespace", keys.namespace_partition(namespace_id)
+    store = ShardCountStore(SessionStore(settings))
+    if args.count == 0:
+        count = store.read([partition])[partition]
+        return {"namespace_id": namespace_id, "family": family, "shards": count, "changed": False}
+    before = store.read([partition])[partition]
+    try:
+        after = store.set_count(partition, args.count)
+    except ValueError as error:
+        raise AppError(str(error)) from error
+    return {"namespace_id": namespace_id, "family": family, "shards": after, "changed": after != before}
 
 
 def migrate_layout(args: argparse.Namespace, log: Any = None) -> dict[str, Any]:
@@ -108,6 +165,8 @@ def run(argv: Sequence[str], store: IdentityStore | None = None) -> dict[str, An
     args = _parser().parse_args(argv)
     if args.command == "migrate-layout":
         return migrate_layout(args)
+    if args.command == "set-shards":
+        return set_shards(args, store)
     if store is None:
         settings = Settings.from_environ()
         if args.table:

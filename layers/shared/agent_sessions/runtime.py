@@ -41,6 +41,7 @@ def reset() -> None:
     from agent_sessions.settings import get_settings as settings_cache
     from agent_sessions.store.client import reset as reset_client
     from agent_sessions.store.objects import reset as reset_objects
+    from agent_sessions.store.shards import forget as forget_shard_counts
 
     session_service.cache_clear()
     message_service.cache_clear()
@@ -53,6 +54,7 @@ def reset() -> None:
     transfer_service.cache_clear()
     reset_client()
     reset_objects()
+    forget_shard_counts()
 
 
 @lru_cache(maxsize=1)

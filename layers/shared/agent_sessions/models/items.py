@@ -80,6 +80,14 @@ class SessionItem(BaseModel):
     layout: int = keys.LAYOUT_VERSION
     forked_from: str | None = None  # parent session id (a fork)
     forked_through: int | None = None  # the parent's last seq copied
+    # Where the head's index entries are: the shard of the namespace's created_at listing
+    # (GSI1PK), of its activity listing (GSI2PK) and of the user's activity (GSI3PK). Read
+    # from the keys; the store sets them on create from the families' counts and keeps them
+    # (an entry that moved shard without moving in sort order could be skipped by a reader
+    # paging through); None is shard 0, in every count.
+    created_shard: int | None = None
+    activity_shard: int | None = None
+    user_shard: int | None = None
 
     # --- derived rules -------------------------------------------------------------------
 
@@ -159,17 +167,13 @@ class SessionItem(BaseModel):
     def body_key(self) -> Item:
         return {"PK": {"S": keys.session_pk(self.namespace_id, self.session_id)}, "SK": {"S": keys.BODY_SK}}
 
-    def shard(self) -> int:
-        return keys.list_shard(self.session_id)
-
     def to_item(self, terminated_retention_seconds: int, idle_after_seconds: int) -> Item:
         """The head item: everything but BODY_FIELDS, with every index key."""
         visible_until = self.visible_until_ms(terminated_retention_seconds)
         due = self.next_due_ms(idle_after_seconds, terminated_retention_seconds)
-        shard = self.shard()
-        namespace = keys.sharded(keys.namespace_partition(self.namespace_id), shard)
+        namespace = keys.namespace_partition(self.namespace_id)
         user_partition = (
-            keys.sharded(keys.lookup_partition(self.namespace_id, "user_id", self.user_id), shard)
+            keys.sharded(keys.lookup_partition(self.namespace_id, "user_id", self.user_id), self.user_shard or 0)
             if self.user_id
             else None
         )
@@ -177,9 +181,9 @@ class SessionItem(BaseModel):
             "PK": keys.session_pk(self.namespace_id, self.session_id),
             "SK": keys.SESSION_SK,
             "kind": "session",
-            "GSI1PK": namespace,
+            "GSI1PK": keys.sharded(namespace, self.created_shard or 0),
             "GSI1SK": keys.time_sort_key(clock.to_iso(self.created_ms), self.session_id),
-            "GSI2PK": namespace,
+            "GSI2PK": keys.sharded(namespace, self.activity_shard or 0),
             "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
             "GSI3PK": user_partition,
             "DUEPK": keys.due_pk(keys.due_shard(self.session_id)),
@@ -189,7 +193,10 @@ class SessionItem(BaseModel):
             "ttl": -(-visible_until // 1000),
         }
         # namespace_id and session_id are in PK: not repeated, so the head stays under 1 KB.
-        for name, value in self.model_dump(exclude={*BODY_FIELDS, "quotas", "namespace_id", "session_id"}).items():
+        placement = {"created_shard", "activity_shard", "user_shard"}  # in the keys above
+        for name, value in self.model_dump(
+            exclude={*BODY_FIELDS, *placement, "quotas", "namespace_id", "session_id"}
+        ).items():
             values[name] = value
         values["layout"] = keys.LAYOUT_VERSION
         values["quotas"] = self.quotas.model_dump_json(exclude_none=True) if self.quotas is not None else None
@@ -241,6 +248,10 @@ class SessionItem(BaseModel):
         if body is not None:
             values.update(body_values(body))
         values.setdefault("layout", 1)
+        if values["layout"] != 1:  # layout 1's keys are not sharded
+            values["created_shard"] = keys.shard_in(values.get("GSI1PK"))
+            values["activity_shard"] = keys.shard_in(values.get("GSI2PK"))
+            values["user_shard"] = keys.shard_in(values.get("GSI3PK"))
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
 

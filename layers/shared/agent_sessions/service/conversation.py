@@ -55,6 +55,7 @@ from agent_sessions.store.conversation import (
 )
 from agent_sessions.store.idempotency import IdempotencyKeyTaken, IdempotencyRecord
 from agent_sessions.store.sessions import SessionExists, StaleVersion, TransactionConflict, parallel_pool
+from agent_sessions.store.shards import ShardCountStore
 from agent_sessions.tenancy import Tenant
 
 if TYPE_CHECKING:
@@ -491,15 +492,27 @@ class ConversationService:
         if not user_id:
             raise BadRequestError("user_id is required", code="user_id_required")
         partition = keys.lookup_partition(tenant.namespace_id, "user_id", user_id)
-        pages = self.store.query_shards(
-            "GSI1",
-            partition,
-            list(range(keys.LIST_SHARDS)),
-            forward=True,
-            limit=ERASE_BATCH + 1,
-            start_keys={},
-            sort_between=("0", keys.SORT_KEY_CEILING),
-        )
+        heat = ShardCountStore(self.store)
+        known = heat.counts.for_read(partition)
+        # The user's count is read beside the shards it names (one round trip); shards it
+        # shows were added since this container cached it are read after.
+        stored = parallel_pool().submit(heat.read, [partition])
+
+        def read(shards: range) -> dict[int, Any]:
+            return self.store.query_shards(
+                "GSI1",
+                partition,
+                list(shards),
+                forward=True,
+                limit=ERASE_BATCH + 1,
+                start_keys={},
+                sort_between=("0", keys.SORT_KEY_CEILING),
+            )
+
+        pages = read(range(known))
+        count = stored.result()[partition]
+        if count > known:
+            pages.update(read(range(known, count)))
         session_keys = sorted({item["PK"]["S"] for page in pages.values() for item in page.items})
         has_more = len(session_keys) > ERASE_BATCH or any(page.last_key for page in pages.values())
         batch = session_keys[:ERASE_BATCH]

@@ -1,15 +1,18 @@
 """Listing sessions: choose the one logical index partition that answers the filter, read
-its LIST_SHARDS shards in parallel and merge them in sort order, read the sessions behind
-the index entries (the indexes are KEYS_ONLY) and filter the rest in memory.
+its shards (as many as its family has: store/shards.py) in parallel and merge them in sort
+order, read the sessions behind the index entries (the indexes are KEYS_ONLY) and filter the
+rest in memory.
 
-Costs (DESIGN §4), for a page that the index answers without residual filtering:
-- 2 round trips: the shard queries (16 Query calls, in parallel; a shard that runs dry
-  before the page is complete is read again) and one batch get of the page's heads and
-  bodies plus the 16 counter shards whose sum is the exact `total` (⌈(2·(limit+1)+16)/100⌉
-  BatchGetItem calls, in parallel). A first page that does not reach the partition's end also
-  reads the 16 due-index shards beside its own reads: sessions that ended but that the expiry
-  job has not settled yet come off the counter's total (a page that does reach the end counts
-  what it saw).
+Costs (DESIGN §4), for a page that the index answers without residual filtering, in a family
+of C shards (1 unless it needed more):
+- 2 round trips: the shard queries (C Query calls, in parallel; a shard that runs dry before
+  the page is complete is read again) and one batch get of the page's heads and bodies plus
+  the C counter shards whose sum is the exact `total` — shard 0 also holds the count, which
+  checks the C the queries used (⌈(2·(limit+1)+C)/100⌉ BatchGetItem calls, in parallel). A
+  count found raised since this container cached it costs the page's reads once more. A first
+  page that does not reach the partition's end also reads the 16 due-index shards beside its
+  own reads: sessions that ended but that the expiry job has not settled yet come off the
+  counter's total (a page that does reach the end counts what it saw).
 - any other filter (status, created range on the activity index, several lookups together):
   the heads are read first and the bodies of the page's sessions after (3 round trips); the
   exact `total` costs reading every match of the chosen partition's heads once, on the first
@@ -39,6 +42,7 @@ from agent_sessions.store import keys
 from agent_sessions.store.codec import Item
 from agent_sessions.store.cursor import decode_cursor, encode_cursor, filter_fingerprint
 from agent_sessions.store.sessions import TRANSACT_GET_MAX, SessionStore, counter_keys, counter_total
+from agent_sessions.store.shards import ShardCounts, counts_for
 from agent_sessions.tenancy import Tenant
 
 # A query reads this many index items per call when most of them may be filtered out.
@@ -106,19 +110,24 @@ class ShardMerge:
     every shard that could hold an earlier one has been read that far."""
 
     def __init__(
-        self, store: SessionStore, plan: ListPlan, boundary: str | None, exhausted: set[int], first_batch: int
+        self,
+        store: SessionStore,
+        plan: ListPlan,
+        shards: int,
+        boundary: str | None,
+        exhausted: set[int],
+        first_batch: int,
     ) -> None:
         self.store = store
         self.plan = plan
+        self.shards = shards
         self.sort_name = keys.INDEX_KEYS[plan.index][1]
         low, high = plan.sort_between
         if boundary is not None:  # resume after the previous page's last entry (it is dropped below)
             low, high = (boundary, high) if plan.forward else (low, boundary)
         self.sort_between = (low, high)
         self.boundary = boundary
-        self.buffers: dict[int, deque[Item]] = {
-            shard: deque() for shard in range(keys.LIST_SHARDS) if shard not in exhausted
-        }
+        self.buffers: dict[int, deque[Item]] = {shard: deque() for shard in range(shards) if shard not in exhausted}
         self.start_keys: dict[int, Item | None] = dict.fromkeys(self.buffers)
         # Bounds that cross name no sort key (and DynamoDB refuses such a BETWEEN): every
         # shard counts as read to its end, so none is queried.
@@ -172,7 +181,7 @@ class ShardMerge:
             shard
             for shard, buffer in self.buffers.items()
             if shard in self.done and not buffer and self.last_taken.get(shard, -1) <= ordinal
-        ) + sorted(set(range(keys.LIST_SHARDS)) - set(self.buffers))
+        ) + sorted(set(range(self.shards)) - set(self.buffers))
 
 
 class SessionLister:
@@ -204,8 +213,31 @@ class SessionLister:
                 (session_pk, probe) in found for session_pk in [session.key()["PK"]["S"]] for probe in probes
             )
 
+        counts = counts_for(self.store.table)
+        shards = counts.for_read(plan.partition)
         if plan.sort_in_memory:
-            return self._sorted_in_memory(tenant, query, plan, position, fingerprint, matches, now)
+            page = self._sorted_in_memory(tenant, query, plan, shards, counts, position, fingerprint, matches, now)
+        else:
+            page = self._page(tenant, query, plan, shards, counts, position, fingerprint, matches, now)
+        if page is None:  # the family has more shards than this container knew: read them all
+            return self.page(tenant, query)
+        return page
+
+    def _page(
+        self,
+        tenant: Tenant,
+        query: ListQuery,
+        plan: ListPlan,
+        shards: int,
+        counts: ShardCounts,
+        position: dict[str, Any] | None,
+        fingerprint: str,
+        matches: Any,
+        now: int,
+    ) -> SessionPage | None:
+        """One page read with `shards` shards; None when the page's own batch get shows the
+        family has more (the caller reads again, with the count now known)."""
+        probes = metadata_probes(tenant.namespace_id, query)
 
         known_total = position.get("t") if position else None
         boundary, exhausted = _resume_point(position)
@@ -221,7 +253,8 @@ class SessionLister:
         # shard that runs dry first (one more round trip) rare: with sessions spread by the
         # hash, under 4 in 100,000 pages of 20 (binomial tail, every shard), fewer for larger
         # pages; each entry read is a key of ~150 bytes.
-        first_batch = wanted if plan.residual or count_rest else -(-3 * wanted // keys.LIST_SHARDS) + 4
+        # A page after a cursor reads its boundary entry again (and drops it): one more.
+        first_batch = wanted if plan.residual or count_rest else min(wanted + 1, -(-3 * wanted // shards) + 4)
         # The counter still counts sessions that ended (expired, or terminated past their
         # retention) but that the expiry job has not settled yet. A listing read to its end
         # has seen every match (the ended ones are filtered out): its total is what it saw.
@@ -229,8 +262,9 @@ class SessionLister:
         # batch shows the partition holds more than this page (beside the page's own reads),
         # and taken off the counter's total.
         ended_reads: list[Any] | None = None
-        merge = ShardMerge(self.store, plan, boundary, exhausted, min(first_batch, MAX_BATCH))
+        merge = ShardMerge(self.store, plan, shards, boundary, exhausted, min(first_batch, MAX_BATCH))
         counter_value: int | None = None
+        checked = False
 
         page: list[SessionItem] = []
         positions: list[tuple[int, str]] = []  # each page entry's ordinal in the merge and sort key
@@ -246,12 +280,18 @@ class SessionLister:
             index_items = merge.take(batch)
             if want_counter and ended_reads is None and len(index_items) >= batch:
                 ended_reads = self.store.start_reading_ended(now)
-            extra_keys = counter_keys(plan.partition) if want_counter and counter_value is None else []
+            extra_keys = counter_keys(plan.partition, shards) if want_counter and counter_value is None else []
+            if not checked:
+                extra_keys += [key for key in counts.check_keys(plan.partition) if key not in extra_keys]
             if not index_items and not extra_keys:
                 break
             found = self.store.batch_get(_session_keys(index_items, with_bodies, probes) + extra_keys)
-            if extra_keys:
-                counter_value = counter_total(found, plan.partition)
+            if not checked:
+                checked = True
+                if counts.learn(plan.partition, found) > shards:
+                    return None
+            if want_counter and counter_value is None:
+                counter_value = counter_total(found, plan.partition, shards)
             stop = False
             for offset_in_batch, index_item in enumerate(index_items):
                 session = _session_from(found, index_item)
@@ -283,10 +323,12 @@ class SessionLister:
         elif plan.counter_partition is not None and not has_more:
             total = skipped + len(page)  # read to its end: every visible match was seen
         elif plan.counter_partition is not None:
-            total = counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition)
+            total = (
+                counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition, shards)
+            )
             if ended_reads is None:
                 ended_reads = self.store.start_reading_ended(now)
-            total = self._total_through_expiry(tenant, query, plan.partition, total, ended_reads, now)
+            total = self._total_through_expiry(tenant, query, plan.partition, shards, total, ended_reads, now)
         else:
             total = skipped + len(page) + matched_beyond
         results = [session.to_session(now, self.settings.idle_after_seconds) for session in page]
@@ -309,7 +351,7 @@ class SessionLister:
         )
 
     def _total_through_expiry(
-        self, tenant: Tenant, query: ListQuery, partition: str, counted: int, reads: list[Any], now: int
+        self, tenant: Tenant, query: ListQuery, partition: str, shards: int, counted: int, reads: list[Any], now: int
     ) -> int:
         """The counter's total less the sessions it counts that can no longer be seen: the due
         entries of this namespace whose visibility has passed, checked against their heads and
@@ -324,10 +366,10 @@ class SessionLister:
             return counted
         probes = metadata_probes(tenant.namespace_id, query)
         item_keys = _session_keys(ended, False, probes)
-        counters = counter_keys(partition)
+        counters = counter_keys(partition, shards)
         if len(item_keys) + len(counters) <= TRANSACT_GET_MAX:
             found = self.store.read_together(counters + item_keys)
-            counted = counter_total(found, partition)
+            counted = counter_total(found, partition, shards)
         else:
             found = self.store.batch_get(item_keys)
         ended_and_counted = 0
@@ -350,19 +392,27 @@ class SessionLister:
         tenant: Tenant,
         query: ListQuery,
         plan: ListPlan,
+        shards: int,
+        counts: ShardCounts,
         position: dict[str, Any] | None,
         fingerprint: str,
         matches: Any,
         now: int,
-    ) -> SessionPage:
+    ) -> SessionPage | None:
         bound = self.settings.list_sort_bound
         probes = metadata_probes(tenant.namespace_id, query)
         found: list[SessionItem] = []
-        merge = ShardMerge(self.store, plan, None, set(), MAX_BATCH)
+        merge = ShardMerge(self.store, plan, shards, None, set(), MAX_BATCH)
+        checked = False
         while True:
             index_items = merge.take(MAX_BATCH)
-            if index_items:
-                heads = self.store.batch_get(_session_keys(index_items, False, probes))
+            if index_items or not checked:
+                check = [] if checked else counts.check_keys(plan.partition)
+                heads = self.store.batch_get(_session_keys(index_items, False, probes) + check)
+                if not checked:
+                    checked = True
+                    if counts.learn(plan.partition, heads) > shards:
+                        return None
                 candidates = (_session_from(heads, item) for item in index_items)
                 found.extend(session for session in candidates if session is not None and matches(session, heads))
             if len(found) > bound:
@@ -406,7 +456,7 @@ def _resume_point(position: dict[str, Any] | None) -> tuple[str | None, set[int]
     if (
         not isinstance(boundary, str)
         or not isinstance(exhausted, list)
-        or not all(isinstance(shard, int) and 0 <= shard < keys.LIST_SHARDS for shard in exhausted)
+        or not all(isinstance(shard, int) and 0 <= shard < keys.MAX_SHARDS for shard in exhausted)
     ):
         raise BadRequestError("The cursor is invalid or belongs to another query", code="invalid_cursor")
     return boundary, set(exhausted)

@@ -24,18 +24,28 @@ LOOKUP_SK_PREFIX = "IDX#"
 SORT_KEY_CEILING = "~"
 
 # The layout version this code writes (see store/layout.py). Version 1 kept the whole session
-# in one item, unsharded listing partitions and one counter per listing partition.
+# in one item, unsharded listing partitions and one counter per listing partition; version 2
+# sharded every listing family 16 ways; the table's version 3 gives each family its own shard count.
 LAYOUT_VERSION = 2
+# The table's marker (store/layout.py) records 3 once every family of a version-2 table has
+# its count written: items keep version 2 (their shape did not change).
+TABLE_LAYOUT_VERSION = 3
 LAYOUT_PK = "LAYOUT"
 LAYOUT_SK = "LAYOUT"
 
 # Every listing partition of a namespace (by created_at, by last activity, one lookup value,
-# one user's activity) and every exact-total counter is split into LIST_SHARDS partitions by
-# a hash of the session id: at 5,000 appends/s in one namespace an activity shard takes
-# 5,000/16 × 2 WCU (a key move is a delete and a put) = 625 WCU/s, under the 1,000 WCU/s of
-# one partition with room to spare; 8 shards would take 1,250. Readers query the 16 shards in
-# parallel and merge them.
-LIST_SHARDS = 16
+# one user's activity) and its exact-total counter is split into shards by a hash of the
+# session id: entry and counter of a session in a family with C shards live in shard
+# hash % C. Shards follow heat (DESIGN §4, store/shards.py): a family starts with one shard
+# and its count only grows, doubling up to MAX_SHARDS, so hash % C for any count a writer
+# ever used is below the count readers use (C' = 2^k·C: hash % C' ≡ hash % C mod C).
+# At 5,000 appends/s in one namespace 16 activity shards take 5,000/16 × 2 WCU (a key move is
+# a delete and a put) = 625 WCU/s each, under one partition's 1,000 WCU/s; 32 leaves room
+# for twice that.
+MAX_SHARDS = 32
+# What every listing family of a table written before shards followed heat had: readers
+# assume it for a family with no count of its own until migrate-layout has marked the table.
+LEGACY_SHARDS = 16
 
 LOOKUP_FIELDS = ("user_id", "agent_id", "metadata")
 
@@ -62,13 +72,22 @@ def due_shard(session_id: str) -> int:
     return _hash32(session_id) % DUE_SHARDS
 
 
-def list_shard(session_id: str) -> int:
-    return _hash32(session_id) % LIST_SHARDS
+def shard_of(session_id: str, count: int) -> int:
+    """The shard a session's entry and counter take in a family of `count` shards."""
+    return _hash32(session_id) % count
 
 
 def sharded(partition: str, shard: int) -> str:
     """One shard of a logical listing partition, as stored in an index key."""
     return f"{partition}#S{shard}"
+
+
+def shard_in(sharded_key: str | None) -> int | None:
+    """The shard number at the end of a sharded index key (None for a missing key)."""
+    if not sharded_key or "#S" not in sharded_key:
+        return None
+    tail = sharded_key.rsplit("#S", 1)[1]
+    return int(tail) if tail.isdigit() else None
 
 
 def due_pk(shard: int) -> str:
@@ -120,7 +139,7 @@ def lookup_sk(partition: str) -> str:
 
 def counter_pk(listing_partition: str, shard: int) -> str:
     """One shard of the counter of one listing partition (the namespace, or one lookup pair);
-    the exact total is the sum of its LIST_SHARDS shards."""
+    the exact total is the sum of its shards. Shard 0 also holds the family's shard count."""
     return f"{listing_partition}#COUNT#S{shard}"
 
 

@@ -23,6 +23,14 @@ what the last run did. The migration:
 The code of layout 2 reads layout-1 items correctly (a head holding the body's fields), so the
 service keeps answering during the migration; only listings and totals miss the sessions not
 yet moved.
+
+Table version 3 (shards follow heat, store/shards.py): items keep their shape, but a family
+with no count of its own now has 1 shard, where version 2 gave every family 16. The same scan
+writes a count of 16 for every family that has a counter shard (every family that ever held a
+session: a counter is added to in the transaction that writes an entry), so existing
+namespaces, users, agents and metadata pairs keep their 16 shards and nothing moves. Until the
+marker says version 3 done, readers take a family without a count for 16 shards, so no session
+is missed while it runs; writers place entries with 1 (shard 0 is in every count).
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from agent_sessions import clock
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_item, to_attr
-from agent_sessions.store.dynamo import store_errors
+from agent_sessions.store.dynamo import error_code, store_errors
 from agent_sessions.store.sessions import SessionStore, StaleVersion, TransactionConflict
+from agent_sessions.store.shards import count_key
 
 SCAN_PAGE = 500
 MAX_SESSION_ATTEMPTS = 8
@@ -56,6 +67,7 @@ class MigrationReport:
     sessions_already_migrated: int = 0
     sessions_ended_skipped: int = 0
     legacy_counters_deleted: int = 0
+    families_kept_at_16: int = 0
     items_scanned: int = 0
     pages: int = 0
     resumed: bool = False
@@ -88,10 +100,10 @@ class LayoutStore:
         """True unless the table is marked layout 2 or holds no data of layout 1 (a new or
         empty table is marked layout 2 on the spot)."""
         state = self.state()
-        if state.version == keys.LAYOUT_VERSION and state.state == "done":
+        if state.version >= keys.TABLE_LAYOUT_VERSION and state.state == "done":
             return False
-        if state.state == "absent" and not self._has_layout1_items():
-            self._write_marker(keys.LAYOUT_VERSION, "done", None, MigrationReport(complete=True))
+        if state.state == "absent" and not self._has_data():
+            self._write_marker(keys.TABLE_LAYOUT_VERSION, "done", None, MigrationReport(complete=True))
             return False
         return True
 
@@ -99,9 +111,10 @@ class LayoutStore:
         """Run (or resume) the migration; `max_pages` stops early (tests of a half-finished run)."""
         state = self.state()
         report = MigrationReport()
-        if state.version == keys.LAYOUT_VERSION and state.state == "done":
+        if state.version >= keys.TABLE_LAYOUT_VERSION and state.state == "done":
             report.complete = True
             return report
+        self._kept: set[str] = set()
         start_key = state.resume_key if state.state == "running" else None
         report.resumed = start_key is not None
         if report.resumed:
@@ -128,7 +141,7 @@ class LayoutStore:
                 break
             self._write_marker(1, "running", start_key, report)
         report.complete = True
-        self._write_marker(keys.LAYOUT_VERSION, "done", None, report)
+        self._write_marker(keys.TABLE_LAYOUT_VERSION, "done", None, report)
         return report
 
     # --- one item ------------------------------------------------------------------------------
@@ -145,6 +158,27 @@ class LayoutStore:
             with store_errors():
                 self.client.delete_item(TableName=self.table, Key={"PK": item["PK"], "SK": item["SK"]})
             report.legacy_counters_deleted += 1
+        elif sk == keys.COUNTER_SK and "#COUNT#S" in pk:
+            family = pk.rsplit("#COUNT#S", 1)[0]
+            if family not in self._kept:
+                self._kept.add(family)
+                self._keep_legacy_count(family)
+                report.families_kept_at_16 += 1
+
+    def _keep_legacy_count(self, family: str) -> None:
+        """Write 16 as the family's count unless it has one already (never lowers a count)."""
+        try:
+            with store_errors():
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=count_key(family),
+                    UpdateExpression="SET shards = :legacy, kind = :kind",
+                    ConditionExpression="attribute_not_exists(shards)",
+                    ExpressionAttributeValues={":legacy": to_attr(keys.LEGACY_SHARDS), ":kind": to_attr("counter")},
+                )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def _migrate_session(self, pk: str, report: MigrationReport) -> None:
         namespace_id, session_id = keys.parse_session_pk(pk)
@@ -183,13 +217,12 @@ class LayoutStore:
         with store_errors():
             self.client.put_item(TableName=self.table, Item=item)
 
-    def _has_layout1_items(self) -> bool:
-        """Whether any session head or counter of layout 1 exists (a Scan that stops at the
-        first one; a new table answers at once)."""
+    def _has_data(self) -> bool:
+        """Whether any session head or counter exists (a Scan that stops at the first one; a
+        new table answers at once)."""
         request: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "(SK = :session AND attribute_not_exists(#layout)) OR SK = :counter",
-            "ExpressionAttributeNames": {"#layout": "layout"},
+            "FilterExpression": "SK = :session OR SK = :counter",
             "ExpressionAttributeValues": {":session": {"S": keys.SESSION_SK}, ":counter": {"S": keys.COUNTER_SK}},
             "ProjectionExpression": "PK",
         }
@@ -198,7 +231,7 @@ class LayoutStore:
                 page = self.client.scan(**request)
             for found in page.get("Items", []):
                 pk = found["PK"]["S"]
-                if "#SES#" in pk or pk.endswith("#COUNT"):
+                if "#SES#" in pk or "#COUNT" in pk:
                     return True
             if not page.get("LastEvaluatedKey"):
                 return False

@@ -20,6 +20,7 @@ from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
 from agent_sessions.store.idempotency import IdempotencyRecord, idempotency_put, raise_if_key_taken
+from agent_sessions.store.shards import PlacedWrite, Touches, counts_for, transact_following_heat
 from agent_sessions.store.table import TableStore
 
 # How the append treats the per-minute rate counter, decided before the call.
@@ -134,42 +135,61 @@ class MessageStore(TableStore):
             condition.append("(attribute_not_exists(rate_window) OR rate_window <> :minute) AND rate_cap >= :n")
             update.append("rate_window = :minute")
             update.append("rate_left = rate_cap - :n")
-        actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {"PK": {"S": session_pk}, "SK": {"S": keys.SESSION_SK}},
-                    "UpdateExpression": "SET " + ", ".join(update),
-                    "ConditionExpression": " AND ".join(condition),
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {name: to_attr(value) for name, value in values.items()},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        namespace = keys.namespace_partition(plan.namespace_id)
+
+        def build() -> PlacedWrite:
+            # The append moves the session in the activity index anyway (a new GSI2SK: a delete
+            # and a put there), so it may move it to another shard of the namespace's activity
+            # family at no cost: to the one this container's count gives, once that is above 1.
+            # That is how sessions created before their namespace grew spread out.
+            count = counts_for(self.table).for_write(namespace)
+            head_update = list(update)
+            head_values = dict(values)
+            if count > 1:
+                head_update.append("GSI2PK = :activity_pk")
+                head_values[":activity_pk"] = keys.sharded(namespace, keys.shard_of(plan.session_id, count))
+            actions: list[dict[str, Any]] = [
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {"PK": {"S": session_pk}, "SK": {"S": keys.SESSION_SK}},
+                        "UpdateExpression": "SET " + ", ".join(head_update),
+                        "ConditionExpression": " AND ".join(condition),
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {name: to_attr(value) for name, value in head_values.items()},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
                 }
-            }
-        ]
-        # No condition on the messages: the head's (message_count = expected) already says the
-        # positions are free. An item found there is one a rewind made invisible and has not
-        # yet deleted (store/conversation.py): the new message replaces it.
-        for message in plan.messages:
-            actions.append({"Put": {"TableName": self.table, "Item": message.to_item()}})
-        if plan.idempotency is not None:
-            actions.append(idempotency_put(self.table, plan.idempotency, plan.now_ms))
-        try:
-            with store_errors():
-                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = cancellation_reasons(error)
-            codes = [reason.get("Code") for reason in reasons]
+            ]
+            # No condition on the messages: the head's (message_count = expected) already says
+            # the positions are free. An item found there is one a rewind made invisible and has
+            # not yet deleted (store/conversation.py): the new message replaces it.
+            for message in plan.messages:
+                actions.append({"Put": {"TableName": self.table, "Item": message.to_item()}})
             if plan.idempotency is not None:
-                raise_if_key_taken(self, reasons, len(actions), plan.idempotency, error)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                old_item = reasons[0].get("Item") or self.get_raw(session_pk, keys.SESSION_SK)
-                raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error
-            if "TransactionConflict" in codes:
-                raise AppendConflict() from error
-            raise
+                actions.append(idempotency_put(self.table, plan.idempotency, plan.now_ms))
+            touches: list[Touches] = [{"GSI2": [namespace]}] + [{} for _ in actions[1:]]
+            return PlacedWrite(actions, touches, {namespace: count})
+
+        def run(actions: list[dict[str, Any]]) -> None:
+            try:
+                with store_errors():
+                    self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+                reasons = cancellation_reasons(error)
+                codes = [reason.get("Code") for reason in reasons]
+                if plan.idempotency is not None:
+                    raise_if_key_taken(self, reasons, len(actions), plan.idempotency, error)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    old_item = reasons[0].get("Item") or self.get_raw(session_pk, keys.SESSION_SK)
+                    raise AppendRefused(SessionItem.from_item(old_item) if old_item else None) from error
+                if "TransactionConflict" in codes:
+                    raise AppendConflict() from error
+                raise
+
+        transact_following_heat(self, build, run)
 
     def read_history(
         self,

@@ -18,6 +18,7 @@ from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, to_attr
 from agent_sessions.store.dynamo import cancellation_reasons, error_code, store_errors
 from agent_sessions.store.idempotency import IdempotencyRecord, idempotency_put, raise_if_key_taken
+from agent_sessions.store.shards import PlacedWrite, Touches, counts_for, transact_following_heat
 from agent_sessions.store.table import TableStore
 
 BATCH_GET_MAX = 100
@@ -26,7 +27,7 @@ BATCH_WRITE_MAX = 25
 TRANSACT_GET_MAX = 100
 # Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
 # A first list page with an exact total reads the due shards beside its listing shards.
-PARALLEL_CALLS = keys.LIST_SHARDS + keys.DUE_SHARDS
+PARALLEL_CALLS = keys.MAX_SHARDS + keys.DUE_SHARDS
 _pool: Any = None  # a ThreadPoolExecutor, made on first use
 
 
@@ -205,10 +206,10 @@ class SessionStore(TableStore):
                 found[(item["PK"]["S"], item["SK"]["S"])] = item
         return found
 
-    def get_counter(self, listing_partition: str) -> int:
-        """The exact total of a listing partition: its LIST_SHARDS counter shards summed, read
-        in one BatchGetItem."""
-        return counter_total(self.batch_get(counter_keys(listing_partition)), listing_partition)
+    def get_counter(self, listing_partition: str, shards: int) -> int:
+        """The exact total of a listing partition: its counter shards summed, read in one
+        BatchGetItem."""
+        return counter_total(self.batch_get(counter_keys(listing_partition, shards)), listing_partition, shards)
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -218,40 +219,56 @@ class SessionStore(TableStore):
         """1 round trip: the session's head and body, its lookup items, the listing counters'
         shards and the idempotency record, all or nothing. `pending`: the head replaces the
         invisible `forking` head a fork wrote first (and nothing else)."""
-        put_head: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": session.to_item(self.settings.terminated_retention_seconds, self.settings.idle_after_seconds),
-            "ConditionExpression": "attribute_not_exists(PK)",
-        }
-        if pending:
-            put_head["ConditionExpression"] = "#status = :forking"
-            put_head["ExpressionAttributeNames"] = {"#status": "status"}
-            put_head["ExpressionAttributeValues"] = {":forking": {"S": "forking"}}
-        actions: list[dict[str, Any]] = [
-            {"Put": put_head},
-            {"Put": {"TableName": self.table, "Item": session.body_item()}},
-        ]
-        for entry in session.lookups():
-            actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(session, entry)}})
-        actions.extend(self._counter_updates(session, session.lookups(), +1, include_namespace=True))
-        if idempotency is not None:
-            actions.append(idempotency_put(self.table, idempotency, now_ms))
-        try:
-            with store_errors():
-                self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = cancellation_reasons(error)
+
+        def build() -> PlacedWrite:
+            used: dict[str, int] = {}
+            placed = self._placed(session, used)
+            put_head: dict[str, Any] = {
+                "TableName": self.table,
+                "Item": placed.to_item(self.settings.terminated_retention_seconds, self.settings.idle_after_seconds),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+            if pending:
+                put_head["ConditionExpression"] = "#status = :forking"
+                put_head["ExpressionAttributeNames"] = {"#status": "status"}
+                put_head["ExpressionAttributeValues"] = {":forking": {"S": "forking"}}
+            actions: list[dict[str, Any]] = [
+                {"Put": put_head},
+                {"Put": {"TableName": self.table, "Item": placed.body_item()}},
+            ]
+            touches: list[Touches] = [_head_touches(placed), {}]
+            for entry in placed.lookups():
+                actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(placed, entry, used)}})
+                touches.append({"GSI1": [entry.partition(placed.namespace_id)]})
+            counters = self._counter_updates(placed, placed.lookups(), +1, used, include_namespace=True)
+            actions.extend(counters)
+            touches.extend(_counter_touches(counters))
             if idempotency is not None:
-                raise_if_key_taken(self, reasons, len(actions), idempotency, error)
-            codes = [reason.get("Code") for reason in reasons]
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                raise SessionExists() from error
-            # A claim that failed on a record gone by the time it was read: retry the claim.
-            if "TransactionConflict" in codes or (idempotency is not None and codes[-1:] == ["ConditionalCheckFailed"]):
-                raise TransactionConflict() from error
-            raise
+                actions.append(idempotency_put(self.table, idempotency, now_ms))
+                touches.append({})
+            return PlacedWrite(actions, touches, used)
+
+        def run(actions: list[dict[str, Any]]) -> None:
+            try:
+                with store_errors():
+                    self.client.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+                reasons = cancellation_reasons(error)
+                if idempotency is not None:
+                    raise_if_key_taken(self, reasons, len(actions), idempotency, error)
+                codes = [reason.get("Code") for reason in reasons]
+                if codes[:1] == ["ConditionalCheckFailed"]:
+                    raise SessionExists() from error
+                # A claim that failed on a record gone by the time it was read: retry the claim.
+                if "TransactionConflict" in codes or (
+                    idempotency is not None and codes[-1:] == ["ConditionalCheckFailed"]
+                ):
+                    raise TransactionConflict() from error
+                raise
+
+        transact_following_heat(self, build, run)
 
     def replace_session(
         self, old: SessionItem, new: SessionItem, now_ms: int, idempotency: IdempotencyRecord | None = None
@@ -267,17 +284,8 @@ class SessionStore(TableStore):
         condition = "version = :version AND visible_until_ms > :now"
         if old.layout == 1:
             condition += " AND attribute_not_exists(#layout)"
-        put_head: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": new.to_item(retention, self.settings.idle_after_seconds),
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
-        }
-        if old.layout == 1:
-            put_head["ExpressionAttributeNames"] = {"#layout": "layout"}
-        actions: list[dict[str, Any]] = [{"Put": put_head}]
-        if old.layout == 1 or new.body_differs(old):
-            actions.append({"Put": {"TableName": self.table, "Item": new.body_item()}})
+        if new.user_id != old.user_id:
+            new = new.model_copy(update={"user_shard": None})  # placed in the new user's family
         old_lookups = {entry.partition(old.namespace_id): entry for entry in old.lookups()}
         new_lookups = {entry.partition(new.namespace_id): entry for entry in new.lookups()}
         removed = [entry for partition, entry in old_lookups.items() if partition not in new_lookups]
@@ -285,19 +293,43 @@ class SessionStore(TableStore):
             added = list(new_lookups.values())
         else:
             added = [entry for partition, entry in new_lookups.items() if partition not in old_lookups]
-        for entry in removed:
-            actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(old, entry)}})
-        for entry in added:
-            actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(new, entry)}})
-        actions.extend(self._counter_updates(old, removed, -1, include_namespace=False))
-        actions.extend(self._counter_updates(new, added, +1, include_namespace=old.layout == 1))
-        if idempotency is not None:
-            actions.append(idempotency_put(self.table, idempotency, now_ms))
-        if len(actions) > TRANSACTION_MAX:
-            # Two actions per listed value that moves (its lookup item and its counter).
-            fixed = len(actions) - 2 * (len(removed) + len(added))
-            raise TooManyListedChanges(len(removed) + len(added), (TRANSACTION_MAX - fixed) // 2)
-        self._transact(actions, idempotency)
+
+        def build() -> PlacedWrite:
+            used: dict[str, int] = {}
+            placed = self._placed(new, used)
+            put_head: dict[str, Any] = {
+                "TableName": self.table,
+                "Item": placed.to_item(retention, self.settings.idle_after_seconds),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {":version": to_attr(old.version), ":now": to_attr(now_ms)},
+            }
+            if old.layout == 1:
+                put_head["ExpressionAttributeNames"] = {"#layout": "layout"}
+            actions: list[dict[str, Any]] = [{"Put": put_head}]
+            touches: list[Touches] = [_head_touches(placed)]
+            if old.layout == 1 or placed.body_differs(old):
+                actions.append({"Put": {"TableName": self.table, "Item": placed.body_item()}})
+                touches.append({})
+            for entry in removed:
+                actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(old, entry)}})
+                touches.append({"GSI1": [entry.partition(old.namespace_id)]})
+            for entry in added:
+                actions.append({"Put": {"TableName": self.table, "Item": self._lookup_item(placed, entry, used)}})
+                touches.append({"GSI1": [entry.partition(placed.namespace_id)]})
+            counters = self._counter_updates(old, removed, -1, used, include_namespace=False)
+            counters += self._counter_updates(placed, added, +1, used, include_namespace=old.layout == 1)
+            actions.extend(counters)
+            touches.extend(_counter_touches(counters))
+            if idempotency is not None:
+                actions.append(idempotency_put(self.table, idempotency, now_ms))
+                touches.append({})
+            if len(actions) > TRANSACTION_MAX:
+                # Two actions per listed value that moves (its lookup item and its counter).
+                fixed = len(actions) - 2 * (len(removed) + len(added))
+                raise TooManyListedChanges(len(removed) + len(added), (TRANSACTION_MAX - fixed) // 2)
+            return PlacedWrite(actions, touches, used)
+
+        transact_following_heat(self, build, lambda actions: self._transact(actions, idempotency))
 
     def terminate_session(self, namespace_id: str, session_id: str, now_ms: int) -> tuple[SessionItem | None, bool]:
         """1 round trip usually (2 when the session expires before its retention would end).
@@ -381,7 +413,7 @@ class SessionStore(TableStore):
         ]
         for entry in session.lookups():
             actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(session, entry)}})
-        actions.extend(self._counter_updates(session, session.lookups(), -1, include_namespace=True))
+        actions.extend(self._counter_updates(session, session.lookups(), -1, {}, include_namespace=True))
         self._transact(actions)
         return self.delete_partition(keys.session_pk(session.namespace_id, session.session_id))
 
@@ -505,7 +537,7 @@ class SessionStore(TableStore):
         ]
         for entry in removed.lookups():
             actions.append({"Delete": {"TableName": self.table, "Key": self._lookup_key(removed, entry)}})
-        actions.extend(self._counter_updates(removed, removed.lookups(), -1, include_namespace=True))
+        actions.extend(self._counter_updates(removed, removed.lookups(), -1, {}, include_namespace=True))
         try:
             self._transact(actions)
         except StaleVersion:  # the first action's condition: the marker exists
@@ -574,22 +606,51 @@ class SessionStore(TableStore):
             "SK": {"S": keys.lookup_sk(entry.partition(session.namespace_id))},
         }
 
-    def _lookup_item(self, session: SessionItem, entry: LookupEntry) -> Item:
+    def _placed(self, session: SessionItem, used: dict[str, int]) -> SessionItem:
+        """The session with its head's entries placed: a shard it already has stays (see
+        SessionItem.created_shard); one it has not is taken from its family's count as this
+        container knows it (recorded in `used`)."""
+        updates: dict[str, int] = {}
+        namespace = keys.namespace_partition(session.namespace_id)
+        if session.created_shard is None or session.activity_shard is None:
+            shard = keys.shard_of(session.session_id, self._count(namespace, used))
+            if session.created_shard is None:
+                updates["created_shard"] = shard
+            if session.activity_shard is None:
+                updates["activity_shard"] = shard
+        if session.user_id is not None and session.user_shard is None:
+            user = keys.lookup_partition(session.namespace_id, "user_id", session.user_id)
+            updates["user_shard"] = keys.shard_of(session.session_id, self._count(user, used))
+        return session.model_copy(update=updates) if updates else session
+
+    def _count(self, partition: str, used: dict[str, int]) -> int:
+        if partition not in used:
+            used[partition] = counts_for(self.table).for_write(partition)
+        return used[partition]
+
+    def _lookup_item(self, session: SessionItem, entry: LookupEntry, used: dict[str, int]) -> Item:
         """KEYS_ONLY in GSI1: the index gives the session's partition key; the listing reads
         the session with a batch get."""
         partition = entry.partition(session.namespace_id)
         return {
             **self._lookup_key(session, entry),
             "kind": {"S": "lookup"},
-            "GSI1PK": {"S": keys.sharded(partition, session.shard())},
+            "GSI1PK": {"S": keys.sharded(partition, keys.shard_of(session.session_id, self._count(partition, used)))},
             "GSI1SK": {"S": keys.time_sort_key(clock.to_iso(session.created_ms), session.session_id)},
         }
 
     def _counter_updates(
-        self, session: SessionItem, entries: Iterable[LookupEntry], delta: int, *, include_namespace: bool
+        self,
+        session: SessionItem,
+        entries: Iterable[LookupEntry],
+        delta: int,
+        used: dict[str, int],
+        *,
+        include_namespace: bool,
     ) -> list[dict[str, Any]]:
-        """ADD to this session's shard of each listing partition's counter. A layout-1 session
-        is in no sharded counter (migrate-layout counts it when it rewrites it)."""
+        """ADD to this session's shard of each listing partition's counter (any shard below
+        the family's count will do: the total is their sum). A layout-1 session is in no
+        sharded counter (migrate-layout counts it when it rewrites it)."""
         if session.layout == 1 and delta < 0:
             return []
         partitions: list[str] = []
@@ -600,7 +661,7 @@ class SessionStore(TableStore):
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": counter_key(partition, session.shard()),
+                    "Key": counter_key(partition, keys.shard_of(session.session_id, self._count(partition, used))),
                     "UpdateExpression": "ADD n :delta SET kind = :kind",
                     "ExpressionAttributeValues": {":delta": to_attr(delta), ":kind": to_attr("counter")},
                 }
@@ -609,18 +670,30 @@ class SessionStore(TableStore):
         ]
 
 
+def _head_touches(session: SessionItem) -> Touches:
+    namespace = keys.namespace_partition(session.namespace_id)
+    touches: Touches = {"GSI1": [namespace], "GSI2": [namespace]}
+    if session.user_id is not None:
+        touches["GSI3"] = [keys.lookup_partition(session.namespace_id, "user_id", session.user_id)]
+    return touches
+
+
+def _counter_touches(counters: list[dict[str, Any]]) -> list[Touches]:
+    return [{"table": [counter["Update"]["Key"]["PK"]["S"].rsplit("#COUNT#S", 1)[0]]} for counter in counters]
+
+
 def counter_key(listing_partition: str, shard: int) -> Item:
     return {"PK": {"S": keys.counter_pk(listing_partition, shard)}, "SK": {"S": keys.COUNTER_SK}}
 
 
-def counter_keys(listing_partition: str) -> list[Item]:
-    return [counter_key(listing_partition, shard) for shard in range(keys.LIST_SHARDS)]
+def counter_keys(listing_partition: str, shards: int) -> list[Item]:
+    return [counter_key(listing_partition, shard) for shard in range(shards)]
 
 
-def counter_total(found: dict[tuple[str, str], Item], listing_partition: str) -> int:
+def counter_total(found: dict[tuple[str, str], Item], listing_partition: str, shards: int) -> int:
     """The sum of a listing partition's counter shards among batch-get results (absent: 0)."""
     total = 0
-    for key in counter_keys(listing_partition):
+    for key in counter_keys(listing_partition, shards):
         item = found.get((key["PK"]["S"], key["SK"]["S"]))
         if item and "n" in item:
             total += int(item["n"]["N"])
