@@ -17,9 +17,11 @@ partition it landed on and to every index partition it touched:
 
 Per operation: the WRU billed (everything above), the hottest partition (table or index) and
 what one operation puts on it on average, and the namespace ceiling: 1,000 WCU/s divided by
-that; and the same ceiling with every listing, lookup and counter partition in one shard (the
-same writes, charged as if unsharded: what a namespace that never grew its shards can take).
-Two session shapes: small, and with a 32 KiB `situation`. Not counted: reads, the
+that. Shards follow heat (DESIGN §4): the workload runs once in a namespace whose families
+were grown to 16 shards before it (the namespace, the popular agent and metadata pair, with
+`set-shards`; each user keeps 1) — the §10 ceilings — and once in a namespace that never grew
+(every family at 1 shard: what an ordinary namespace can take before a throttle raises a
+count). Two session shapes: small, and with a 32 KiB `situation`. Not counted: reads, the
 idempotency records a request with Idempotency-Key writes (one more put per write request),
 the expiry job's and the stream consumer's writes.
 
@@ -37,7 +39,6 @@ import hashlib
 import logging
 import os
 import random
-import re
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -46,10 +47,14 @@ import boto3
 import requests
 
 from agent_sessions import runtime
+from agent_sessions.settings import get_settings
+from agent_sessions.store import keys
+from agent_sessions.store.sessions import SessionStore
+from agent_sessions.store.shards import ShardCountStore
 from agent_sessions.store.sizing import item_size, write_units
 from local_runtime.s3 import LocalS3
 from local_runtime.template import table_definitions
-from support import create_buckets, create_tables, dynamodb_local
+from support import TENANT, create_buckets, create_tables, dynamodb_local
 
 PARTITION_WCU = 1000
 INDEX_ENTRY_OVERHEAD = 100
@@ -65,6 +70,7 @@ FILE_APPENDS = 10
 FILE_BYTES = 20 * 1024 * 1024
 # Which operations write in one TransactWriteItems (×2): every one but terminate (UpdateItem).
 TRANSACTIONAL = {"create": True, "append": True, "append_20mib_file": True, "patch": True, "terminate": False}
+GROWN = 16  # the count the popular families are grown to (DESIGN §10's ceilings)
 SHAPES = {"small": None, "situation_32k": "You are a careful support agent. " * 993}  # 32.8 KB
 
 
@@ -163,11 +169,24 @@ def charge(records: list[dict[str, Any]], transactional: bool, indexes: list[Ind
     return {"billed_wru": billed, "table_wru": table_wru, "index_wcu": index_wcu, "per_partition": per_partition}
 
 
-def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[IndexModel]) -> dict[str, Any]:
-    table = f"partitions-{shape}-{uuid.uuid4().hex[:6]}"
+GROWN_FAMILIES = (
+    keys.namespace_partition(TENANT["namespace_id"]),
+    keys.lookup_partition(TENANT["namespace_id"], "agent_id", "support-bot"),
+    keys.lookup_partition(TENANT["namespace_id"], "metadata", "prod", "env"),
+)
+
+
+def run_shape(
+    endpoint: str, shape: str, situation: str | None, indexes: list[IndexModel], shards: int
+) -> dict[str, Any]:
+    table = f"partitions-{shape}-{shards}-{uuid.uuid4().hex[:6]}"
     os.environ["TABLE_NAME"] = table
     runtime.reset()
     create_tables(boto3.client("dynamodb", endpoint_url=endpoint), {"SessionsTable": table})
+    if shards > 1:  # what `set-shards --count 16` does for each popular family
+        grow = ShardCountStore(SessionStore(get_settings()))
+        for family in GROWN_FAMILIES:
+            grow.set_count(family, shards)
     stream = StreamReader(endpoint, table)
     rng = random.Random(7)
     sessions: list[str] = []
@@ -250,12 +269,6 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
         shared = {name: wcu for name, wcu in partitions.items() if "#SES#" not in name}
         hottest, hottest_wcu = max(shared.items(), key=lambda pair: pair[1])
         per_operation = hottest_wcu / count
-        # The same writes with every listing, lookup and counter partition in one shard (what a
-        # namespace that never needed more would have if shards followed heat, DESIGN §4).
-        one_shard: dict[str, float] = defaultdict(float)
-        for name, wcu in shared.items():
-            one_shard[_unsharded(name)] += wcu
-        hottest_one, hottest_one_wcu = max(one_shard.items(), key=lambda pair: pair[1])
         figures[operation] = {
             "operations": count,
             "stream_records": len(records),
@@ -265,11 +278,6 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
             "hottest_partition": _label(hottest),
             "hottest_partition_wcu_per_operation": round(per_operation, 4),
             "namespace_ceiling_per_second": int(PARTITION_WCU / per_operation),
-            "one_shard": {
-                "hottest_partition": _label(hottest_one),
-                "hottest_partition_wcu_per_operation": round(hottest_one_wcu / count, 4),
-                "namespace_ceiling_per_second": int(PARTITION_WCU * count / hottest_one_wcu),
-            },
             "own_session_partition_wcu_per_operation": round(sum(own.values()) / count, 2),
             # the hottest partition of each kind (a popular agent_id or metadata pair included)
             "ceiling_by_partition_kind": _ceilings_by_kind(shared, count),
@@ -281,15 +289,6 @@ def run_shape(endpoint: str, shape: str, situation: str | None, indexes: list[In
     figures["append"]["head_bytes_max"] = max(head_sizes)
     figures["append"]["head_bytes_median"] = sorted(head_sizes)[len(head_sizes) // 2]
     return figures
-
-
-def _unsharded(partition: str) -> str:
-    """A partition's name with its shard suffix (`#S<k>`) taken off; the due index's shards
-    are table-wide and stay as they are."""
-    where, _, key = partition.partition(" ")
-    if key.startswith("DUE#"):
-        return partition
-    return f"{where} {re.sub(r'#S[0-9]+$', '', key)}"
 
 
 def _ceilings_by_kind(shared: dict[str, float], count: int) -> dict[str, int]:
@@ -331,7 +330,8 @@ def main() -> None:
         create_buckets(objects.client(), {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]})
         try:
             for shape, situation in SHAPES.items():
-                results[shape] = run_shape(endpoint, shape, situation, indexes)
+                results[shape] = run_shape(endpoint, shape, situation, indexes, GROWN)
+                results[f"{shape}_at_1_shard"] = run_shape(endpoint, shape, situation, indexes, 1)
         finally:
             objects.stop()
     print(f"\nPartition model from stream images ({CREATES} creates, {APPENDS} appends, one namespace)")
@@ -340,6 +340,8 @@ def main() -> None:
         f"{'WCU/op there':>12} {'ceiling/s':>10} {'at 1 shard':>10}"
     )
     for shape, figures in results.items():
+        if shape.endswith("_at_1_shard"):
+            continue
         for operation, row in figures.items():
             if operation == "append_20mib_file":  # too few to spread over the shards: WRU only
                 print(
@@ -351,7 +353,7 @@ def main() -> None:
                 f"{shape:15} {operation:17} {row['wru_billed_per_operation']:>10} "
                 f"{row['own_session_partition_wcu_per_operation']:>13}  {row['hottest_partition']:42} "
                 f"{row['hottest_partition_wcu_per_operation']:>12} {row['namespace_ceiling_per_second']:>10} "
-                f"{row['one_shard']['namespace_ceiling_per_second']:>10}"
+                f"{results[shape + '_at_1_shard'][operation]['namespace_ceiling_per_second']:>10}"
             )
         append = figures["append"]
         print(f"{shape:15} head item {append['head_bytes_median']} B median, {append['head_bytes_max']} B max")
@@ -366,6 +368,8 @@ def main() -> None:
                 "create": "own user_id, shared agent_id, shared metadata pair env=prod, own pair ticket",
                 "append": "one message of 400 characters (item < 1 KB), random session",
                 "append_20mib_file": "one message naming a 20 MiB file uploaded before (the local S3)",
+                "shards": f"<shape>: the namespace, agent support-bot and metadata env=prod set to {GROWN} shards "
+                "before the workload (users at 1); <shape>_at_1_shard: every family at 1",
             },
             "rules": "1 WCU per started KB; transactional writes x2 on the table; "
             "index entry = keys + projection + 100 B",

@@ -152,6 +152,10 @@ def test_stored_item_round_trips(
         last_activity_ms=created,
         expires_ms=created + 1000,
         terminated_ms=created if terminated else None,
+        # where a stored head's index entries are (its shards in its families: read from its keys)
+        created_shard=3,
+        activity_shard=17,
+        user_shard=1 if user_id is not None else None,
     )
     # the head and the body together are the session; the head alone is everything but the body
     assert SessionItem.from_item(item.to_item(604800, 1800), item.body_item()) == item
