@@ -156,6 +156,7 @@ def test_stored_item_round_trips(
         created_shard=3,
         activity_shard=17,
         user_shard=1 if user_id is not None else None,
+        due_shard=9,
     )
     # the head and the body together are the session; the head alone is everything but the body
     assert SessionItem.from_item(item.to_item(604800, 1800), item.body_item()) == item

@@ -126,7 +126,7 @@ def test_a_new_namespace_has_one_shard_and_set_shards_spreads_what_comes_after(
     everyone = list(reversed(early + late))
     calls.reset()
     first = body_of(api.call("list", body={"limit": 10}))
-    assert calls.calls["Query"] == 16 + keys.DUE_SHARDS and calls.calls["BatchGetItem"] == 1
+    assert calls.calls["Query"] == 16 + 1 and calls.calls["BatchGetItem"] == 1  # + the due index's one shard
     assert [s["session_id"] for s in first["results"]] == everyone[:10] and first["total"] == 36
     for body in ({}, {"filters": {"agent_id": "bot"}}, {"filters": {"user_id": "u"}}):
         seen, totals = every_page(api, body)
@@ -294,8 +294,8 @@ def test_a_table_of_16_shards_keeps_them_through_the_migration(
 
     result = admin(["migrate-layout"])
     assert result["layout"] == keys.TABLE_LAYOUT_VERSION and result["state"] == "done"
-    # the namespace, 3 + 1 users, the agent, the metadata pair
-    assert result["report"]["families_kept_at_16"] == 7 and result["report"]["sessions_migrated"] == 0
+    # the namespace, 3 + 1 users, the agent, the metadata pair, the due index
+    assert result["report"]["families_kept_at_16"] == 8 and result["report"]["sessions_migrated"] == 0
     for partition in (NAMESPACE, family("agent_id", "bot"), family("user_id", "u0"), family("metadata", "a", "team")):
         assert stored_count(table, partition) == 16
     shards.forget()
@@ -307,3 +307,30 @@ def test_a_table_of_16_shards_keeps_them_through_the_migration(
     page = body_of(api.call("list", body={"filters": {"user_id": "fresh"}}))
     assert [s["session_id"] for s in page["results"]] == [fresh["session_id"]]
     assert calls.calls == {"Query": 1, "BatchGetItem": 1}
+
+
+def test_erasing_a_user_reads_every_shard_of_theirs_in_one_round_trip(
+    api: Any, table: Any, frozen_clock: Any, calls: Any
+) -> None:
+    user = family("user_id", "gone")
+    mine = [api.created({"user_id": "gone"})["session_id"] for _ in range(3)]
+    # another container raised the user's count and placed more of their sessions with it
+    table.update_item(
+        TableName=TABLE,
+        Key=shards.count_key(user),
+        UpdateExpression="SET shards = :four",
+        ExpressionAttributeValues={":four": {"N": "4"}},
+    )
+    counts = shards.counts_for(TABLE)
+    counts.known[user] = 4
+    mine += [api.created({"user_id": "gone"})["session_id"] for _ in range(12)]
+    assert len({heads(table)[sid]["GSI3PK"]["S"] for sid in mine}) > 1
+    counts.known.pop(user)
+    other = api.created({"user_id": "stays"})["session_id"]
+
+    calls.reset()
+    erased = body_of(api.call("erase", query={"user_id": "gone"}))
+    assert erased == {"purged": 15, "has_more": False}
+    # the cached count (1) and the stored one (read beside it) differ: the other shards after
+    assert calls.calls["Query"] >= 1 + 3 and calls.calls["BatchGetItem"] == 1
+    assert set(heads(table)) == {other}

@@ -88,6 +88,7 @@ class SessionItem(BaseModel):
     created_shard: int | None = None
     activity_shard: int | None = None
     user_shard: int | None = None
+    due_shard: int | None = None  # of the table-wide due index (DUEPK)
 
     # --- derived rules -------------------------------------------------------------------
 
@@ -186,14 +187,14 @@ class SessionItem(BaseModel):
             "GSI2PK": keys.sharded(namespace, self.activity_shard or 0),
             "GSI2SK": keys.time_sort_key(clock.to_iso(self.last_activity_ms), self.session_id),
             "GSI3PK": user_partition,
-            "DUEPK": keys.due_pk(keys.due_shard(self.session_id)),
+            "DUEPK": keys.due_pk(self.due_shard or 0),
             "DUESK": keys.due_sk(due, self.namespace_id, self.session_id),
             "visible_until_ms": visible_until,
             # DynamoDB's TTL works in whole seconds and deletes later; readers use visible_until_ms.
             "ttl": -(-visible_until // 1000),
         }
         # namespace_id and session_id are in PK: not repeated, so the head stays under 1 KB.
-        placement = {"created_shard", "activity_shard", "user_shard"}  # in the keys above
+        placement = {"created_shard", "activity_shard", "user_shard", "due_shard"}  # in the keys above
         for name, value in self.model_dump(
             exclude={*BODY_FIELDS, *placement, "quotas", "namespace_id", "session_id"}
         ).items():
@@ -252,6 +253,8 @@ class SessionItem(BaseModel):
             values["created_shard"] = keys.shard_in(values.get("GSI1PK"))
             values["activity_shard"] = keys.shard_in(values.get("GSI2PK"))
             values["user_shard"] = keys.shard_in(values.get("GSI3PK"))
+            due = values.get("DUEPK")
+            values["due_shard"] = int(due[4:]) if isinstance(due, str) and due[4:].isdigit() else None
         known = cls.model_fields
         return cls.model_validate({name: value for name, value in values.items() if name in known})
 

@@ -13,6 +13,7 @@ from agent_sessions.settings import Settings
 from agent_sessions.store import keys
 from agent_sessions.store.codec import Item, from_attr
 from agent_sessions.store.sessions import SessionStore, StaleVersion, TransactionConflict
+from agent_sessions.store.shards import ShardCountStore
 
 
 @dataclass
@@ -35,7 +36,8 @@ class ExpiryJob:
 
     def run(self, now_ms: int, remaining_ms: Callable[[], int]) -> ExpiryReport:
         report = ExpiryReport()
-        for shard in range(keys.DUE_SHARDS):
+        due_shards = ShardCountStore(self.store).read([keys.DUE_FAMILY])[keys.DUE_FAMILY]
+        for shard in range(due_shards):
             start: Item | None = None
             while True:
                 if remaining_ms() < self.settings.expiry_safety_ms:

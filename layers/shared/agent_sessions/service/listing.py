@@ -262,6 +262,8 @@ class SessionLister:
         # batch shows the partition holds more than this page (beside the page's own reads),
         # and taken off the counter's total.
         ended_reads: list[Any] | None = None
+        # The due index's shards (a table-wide family), checked like the listing's.
+        due_shards = counts.for_read(keys.DUE_FAMILY)
         merge = ShardMerge(self.store, plan, shards, boundary, exhausted, min(first_batch, MAX_BATCH))
         counter_value: int | None = None
         checked = False
@@ -279,10 +281,13 @@ class SessionLister:
             ordinal = merge.taken
             index_items = merge.take(batch)
             if want_counter and ended_reads is None and len(index_items) >= batch:
-                ended_reads = self.store.start_reading_ended(now)
+                ended_reads = self.store.start_reading_ended(now, range(due_shards))
             extra_keys = counter_keys(plan.partition, shards) if want_counter and counter_value is None else []
             if not checked:
-                extra_keys += [key for key in counts.check_keys(plan.partition) if key not in extra_keys]
+                check = counts.check_keys(plan.partition)
+                if want_counter:
+                    check += counts.check_keys(keys.DUE_FAMILY)
+                extra_keys += [key for index, key in enumerate(check) if key not in extra_keys + check[:index]]
             if not index_items and not extra_keys:
                 break
             found = self.store.batch_get(_session_keys(index_items, with_bodies, probes) + extra_keys)
@@ -290,6 +295,11 @@ class SessionLister:
                 checked = True
                 if counts.learn(plan.partition, found) > shards:
                     return None
+                if want_counter:
+                    stored_due = counts.learn(keys.DUE_FAMILY, found)
+                    if ended_reads is not None and stored_due > due_shards:  # read the others too
+                        ended_reads += self.store.start_reading_ended(now, range(due_shards, stored_due))
+                    due_shards = max(due_shards, stored_due)
             if want_counter and counter_value is None:
                 counter_value = counter_total(found, plan.partition, shards)
             stop = False
@@ -327,7 +337,7 @@ class SessionLister:
                 counter_value if counter_value is not None else self.store.get_counter(plan.counter_partition, shards)
             )
             if ended_reads is None:
-                ended_reads = self.store.start_reading_ended(now)
+                ended_reads = self.store.start_reading_ended(now, range(due_shards))
             total = self._total_through_expiry(tenant, query, plan.partition, shards, total, ended_reads, now)
         else:
             total = skipped + len(page) + matched_beyond

@@ -58,18 +58,16 @@ INDEX_KEYS = {
 }
 
 # The sparse due index (DueIndex): each live session's next lifecycle deadline, spread over
-# DUE_SHARDS partitions by session id so that no index partition takes every write.
+# shards by session id so that no index partition takes every write. It is table-wide (every
+# namespace's sessions: creates, PATCHes and terminates write to it), one more family whose
+# count follows heat (store/shards.py): DUE_FAMILY names it, and a table written before counts
+# existed had LEGACY_SHARDS.
 DUE_INDEX = "DueIndex"
-# The due index is table-wide (every namespace's sessions): creates and terminates write to it.
-DUE_SHARDS = 16
+DUE_FAMILY = "DUE"
 
 
 def _hash32(session_id: str) -> int:
     return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
-
-
-def due_shard(session_id: str) -> int:
-    return _hash32(session_id) % DUE_SHARDS
 
 
 def shard_of(session_id: str, count: int) -> int:

@@ -119,6 +119,8 @@ class LayoutStore:
         report.resumed = start_key is not None
         if report.resumed:
             report = MigrationReport(**{**state.report, "resumed": True, "complete": False})
+        seen = report.sessions_migrated + report.sessions_already_migrated + report.sessions_ended_skipped
+        self._saw_sessions = seen > 0
         self._write_marker(1, "running", start_key, report)
         while True:
             if max_pages is not None and report.pages >= max_pages:
@@ -140,6 +142,11 @@ class LayoutStore:
             if not start_key:
                 break
             self._write_marker(1, "running", start_key, report)
+        if self._saw_sessions and keys.DUE_FAMILY not in self._kept:
+            # The due index is a family too (table-wide): its entries are in hash % 16.
+            self._kept.add(keys.DUE_FAMILY)
+            self._keep_legacy_count(keys.DUE_FAMILY)
+            report.families_kept_at_16 += 1
         report.complete = True
         self._write_marker(keys.TABLE_LAYOUT_VERSION, "done", None, report)
         return report
@@ -150,6 +157,7 @@ class LayoutStore:
         sk = item["SK"]["S"]
         pk = item["PK"]["S"]
         if sk == keys.SESSION_SK and "#SES#" in pk:
+            self._saw_sessions = True
             if "layout" in item:
                 report.sessions_already_migrated += 1
                 return

@@ -27,7 +27,7 @@ BATCH_WRITE_MAX = 25
 TRANSACT_GET_MAX = 100
 # Shard queries and batch-get chunks run side by side: one round trip of latency for many calls.
 # A first list page with an exact total reads the due shards beside its listing shards.
-PARALLEL_CALLS = keys.MAX_SHARDS + keys.DUE_SHARDS
+PARALLEL_CALLS = 2 * keys.MAX_SHARDS
 _pool: Any = None  # a ThreadPoolExecutor, made on first use
 
 
@@ -438,11 +438,11 @@ class SessionStore(TableStore):
             response = self.client.query(**request)
         return IndexPage(items=response.get("Items", []), last_key=response.get("LastEvaluatedKey"))
 
-    def start_reading_ended(self, now_ms: int) -> list[Any]:
+    def start_reading_ended(self, now_ms: int, shards: range) -> list[Any]:
         """Start reading, on the parallel pool, every due entry whose visibility has passed by
         `now_ms` (sessions that ended but that the expiry job has not settled yet, in every
         namespace): one future per due shard, each a list of index items."""
-        return [parallel_pool().submit(self._ended_in_shard, shard, now_ms) for shard in range(keys.DUE_SHARDS)]
+        return [parallel_pool().submit(self._ended_in_shard, shard, now_ms) for shard in shards]
 
     def _ended_in_shard(self, shard: int, now_ms: int) -> list[Item]:
         found: list[Item] = []
@@ -621,6 +621,8 @@ class SessionStore(TableStore):
         if session.user_id is not None and session.user_shard is None:
             user = keys.lookup_partition(session.namespace_id, "user_id", session.user_id)
             updates["user_shard"] = keys.shard_of(session.session_id, self._count(user, used))
+        if session.due_shard is None:
+            updates["due_shard"] = keys.shard_of(session.session_id, self._count(keys.DUE_FAMILY, used))
         return session.model_copy(update=updates) if updates else session
 
     def _count(self, partition: str, used: dict[str, int]) -> int:
@@ -672,7 +674,7 @@ class SessionStore(TableStore):
 
 def _head_touches(session: SessionItem) -> Touches:
     namespace = keys.namespace_partition(session.namespace_id)
-    touches: Touches = {"GSI1": [namespace], "GSI2": [namespace]}
+    touches: Touches = {"GSI1": [namespace], "GSI2": [namespace], keys.DUE_INDEX: [keys.DUE_FAMILY]}
     if session.user_id is not None:
         touches["GSI3"] = [keys.lookup_partition(session.namespace_id, "user_id", session.user_id)]
     return touches
