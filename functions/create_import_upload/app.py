@@ -8,7 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from agent_sessions import http
 from agent_sessions.http import Body, Response
 from agent_sessions.models.transfer import ImportUploadRequest, ImportUploadTicket
-from agent_sessions.runtime import transfer_service
+from agent_sessions.runtime import object_service
+from agent_sessions.service.import_uploads import create_import_upload as issue_ticket
 
 app = http.make_resolver(body_model=ImportUploadRequest)
 
@@ -25,7 +26,7 @@ app = http.make_resolver(body_model=ImportUploadRequest)
     },
 )
 def create_import_upload(request: Annotated[ImportUploadRequest, Body()]) -> Response[ImportUploadTicket]:
-    ticket = transfer_service().create_import_upload(http.tenant(app), request)
+    ticket = issue_ticket(object_service(), http.tenant(app), request)
     return http.json_response(ticket, status=201)
 
 

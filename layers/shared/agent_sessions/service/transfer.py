@@ -39,13 +39,12 @@ from agent_sessions.models.requests import ListQuery, MessageIn
 from agent_sessions.models.responses import Session
 from agent_sessions.models.transfer import (
     FORMAT_VERSION,
-    ImportUploadRequest,
-    ImportUploadTicket,
     MessageRecord,
     SessionRecord,
 )
 from agent_sessions.service.attachments import CONTENT_MIME_TYPE, run_all, utf8
 from agent_sessions.service.conversation import FORK_PENDING_TTL_SECONDS, MAX_FORK_MESSAGES, ConversationService
+from agent_sessions.service.import_uploads import EXPORT_MIME_TYPE, import_upload_key
 from agent_sessions.service.messages import ATTACHMENT_ITEM_BYTES
 from agent_sessions.service.sessions import refuse_route_word, replay, request_hash
 from agent_sessions.store import keys
@@ -58,7 +57,6 @@ EXPORT_RESPONSE_BYTES = 5 * 1024 * 1024
 # Attachments exported inline are held in memory while the file is built.
 MAX_INLINE_EXPORT_BYTES = 256 * 1024 * 1024
 USER_EXPORT_PAGE = 20  # sessions per page of a user's export
-EXPORT_MIME_TYPE = "application/x-ndjson"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -215,28 +213,8 @@ class TransferService:
 
     # --- import --------------------------------------------------------------------------------
 
-    def create_import_upload(self, tenant: Tenant, request: ImportUploadRequest) -> ImportUploadTicket:
-        """A presigned PUT for an export file too large for a request, under the namespace
-        ("import" is a route word, never a session id); pending: deleted within a day unless
-        an import reads it first (and deletes it)."""
-        upload_id = "imp_" + new_content_id()[4:]
-        url, headers, expires_ms = self.objects.store.upload_url(
-            self._upload_key(tenant, upload_id),
-            size=request.size,
-            sha256=request.sha256,
-            mime_type=EXPORT_MIME_TYPE,
-            name=f"{upload_id}.ndjson",
-        )
-        return ImportUploadTicket(
-            upload_id=upload_id,
-            upload_url=url,
-            upload_method="PUT",
-            upload_headers=headers,
-            expires_at=clock.to_iso(expires_ms),
-        )
-
     def _upload_key(self, tenant: Tenant, upload_id: str) -> str:
-        return keys.object_key(tenant.namespace_id, "import", upload_id)
+        return import_upload_key(tenant, upload_id)
 
     def uploaded_file(self, tenant: Tenant, upload_id: str) -> str:
         """The text of an uploaded export file, checked against the size and sha256 its
