@@ -334,3 +334,30 @@ def test_erasing_a_user_reads_every_shard_of_theirs_in_one_round_trip(
     # the cached count (1) and the stored one (read beside it) differ: the other shards after
     assert calls.calls["Query"] >= 1 + 3 and calls.calls["BatchGetItem"] == 1
     assert set(heads(table)) == {other}
+
+
+def test_the_throttled_index_named_by_dynamodb_picks_the_family() -> None:
+    touches: list[shards.Touches] = [
+        {"GSI1": ["ns"], "GSI2": ["ns"], "GSI3": ["user"], "DueIndex": ["DUE"]},
+        {"table": ["agent"]},
+    ]
+
+    def error(reason: dict[str, Any], extra: dict[str, Any] | None = None) -> ClientError:
+        return ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                "CancellationReasons": [reason, {"Code": "None"}],
+                **(extra or {}),
+            },
+            "TransactWriteItems",
+        )
+
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/sessions/index/GSI3"
+    named = {"ThrottlingReasons": [{"reason": "IndexWriteKeyRangeThroughputExceeded", "resource": arn}]}
+    assert shards.throttled_families(error({"Code": "ThrottlingError"}, named), touches) == ["user"]
+    # a message that only says "global secondary indexes": every index the action wrote
+    generic = error({"Code": "ThrottlingError", "Message": GSI_THROTTLE})
+    assert shards.throttled_families(generic, touches) == ["DUE", "ns", "user"]
+    # the table itself (a session's own partition): no family of the head's
+    assert shards.throttled_families(error({"Code": "ThrottlingError", "Message": TABLE_THROTTLE}), touches) == []
+    assert shards.throttled_families(error({"Code": "ConditionalCheckFailed"}), touches) == []

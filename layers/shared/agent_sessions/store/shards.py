@@ -292,7 +292,8 @@ def throttled_families(error: ClientError, touches: list[Touches]) -> list[str]:
         indexes = _named_indexes(reason.get("ThrottlingReasons")) or named
         if not indexes:
             message = str(reason.get("Message") or "").lower()
-            indexes = {"GSI1", "GSI2", "GSI3"} if "secondary ind" in message else {"table"}
+            every_index = {name for name in touches[position] if name != "table"}
+            indexes = every_index if "secondary ind" in message else {"table"}
         for index in sorted(indexes):
             families.extend(touches[position].get(index, []))
     return list(dict.fromkeys(families))
