@@ -120,7 +120,11 @@ def main() -> None:
         create_buckets(objects.client(), {"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]})
         create_tables(boto3.client("dynamodb", endpoint_url=endpoint), TABLES)
         runtime.reset()
-        stack = read_stack(table_names=TABLES, parameters={"LogLevel": "ERROR"})
+        stack = read_stack(
+            table_names=TABLES,
+            parameters={"LogLevel": "ERROR"},
+            bucket_names={"AttachmentsBucket": os.environ["ATTACHMENTS_BUCKET"]},
+        )
         functions = Functions(stack)
         from agent_sessions.identity.store import IdentityStore
         from agent_sessions.settings import Settings

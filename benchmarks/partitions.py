@@ -17,9 +17,9 @@ partition it landed on and to every index partition it touched:
 
 Per operation: the WRU billed (everything above), the hottest partition (table or index) and
 what one operation puts on it on average, and the namespace ceiling: 1,000 WCU/s divided by
-that. Shards follow heat (DESIGN §4): the workload runs once in a namespace whose families
-were grown to 16 shards before it (the namespace, the popular agent and metadata pair, with
-`set-shards`; each user keeps 1) — the §10 ceilings — and once in a namespace that never grew
+that. Shards follow heat (DESIGN §4): the workload runs once in a namespace whose shared
+families were grown to 16 shards before it (the namespace, the popular agent and metadata
+pairs, the due index; each user keeps 1) — the §10 ceilings — and once in a namespace that never grew
 (every family at 1 shard: what an ordinary namespace can take before a throttle raises a
 count; measured with the small session, the 32 KiB one being the same there). Two session
 shapes: small, and with a 32 KiB `situation`. Not counted: reads, the
@@ -170,10 +170,15 @@ def charge(records: list[dict[str, Any]], transactional: bool, indexes: list[Ind
     return {"billed_wru": billed, "table_wru": table_wru, "index_wcu": index_wcu, "per_partition": per_partition}
 
 
+# The families every session of the workload shares: the namespace, the popular agent, the
+# popular metadata pair of the creates and the one every PATCH adds, and the table-wide due
+# index. Each user keeps one shard, and so does each session's own `ticket` pair.
 GROWN_FAMILIES = (
     keys.namespace_partition(TENANT["namespace_id"]),
     keys.lookup_partition(TENANT["namespace_id"], "agent_id", "support-bot"),
     keys.lookup_partition(TENANT["namespace_id"], "metadata", "prod", "env"),
+    keys.lookup_partition(TENANT["namespace_id"], "metadata", "triaged", "stage"),
+    keys.DUE_FAMILY,
 )
 
 
@@ -372,8 +377,9 @@ def main() -> None:
                 "create": "own user_id, shared agent_id, shared metadata pair env=prod, own pair ticket",
                 "append": "one message of 400 characters (item < 1 KB), random session",
                 "append_20mib_file": "one message naming a 20 MiB file uploaded before (the local S3)",
-                "shards": f"<shape>: the namespace, agent support-bot and metadata env=prod set to {GROWN} shards "
-                "before the workload (users at 1); small_at_1_shard: every family at 1",
+                "shards": f"<shape>: the namespace, agent support-bot, metadata env=prod and stage=triaged and the "
+                f"due index set to {GROWN} shards before the workload (users at 1); small_at_1_shard: every "
+                "family at 1",
             },
             "rules": "1 WCU per started KB; transactional writes x2 on the table; "
             "index entry = keys + projection + 100 B",
