@@ -162,10 +162,14 @@ def test_a_throttled_write_doubles_the_hot_family_and_goes_through(
     assert head["GSI1PK"]["S"] == f"{NAMESPACE}#S{keys.shard_of(created['session_id'], 2)}"
     assert len(throttle.seen) == 1
 
-    # the same burst again within the cooldown: the count is kept, the write retried
+    # the same burst again within the cooldown: the count is kept and, since placing the write
+    # again would change nothing, the client gets the 429 (it retries with its Idempotency-Key)
+    before_items = scan_all(table)
     throttle.arm(position=0)
+    refused = api.create({"user_id": "second", "agent_id": "bot"})
+    assert refused["statusCode"] == 429 and body_of(refused)["error"]["code"] == "store_throttled"
+    assert stored_count(table, NAMESPACE) == 2 and scan_all(table) == before_items
     api.created({"user_id": "second", "agent_id": "bot"})
-    assert stored_count(table, NAMESPACE) == 2
     frozen_clock.advance(shards.RAISE_COOLDOWN_MS / 1000 + 1)
     throttle.arm(position=0)
     api.created({"user_id": "third", "agent_id": "bot"})
@@ -178,13 +182,17 @@ def test_a_throttled_write_doubles_the_hot_family_and_goes_through(
     assert stored_count(table, family("agent_id", "bot")) == 2
     assert stored_count(table, family("user_id", "fourth")) is None
 
-    # a throttle that outlasts every retry is the contract's 429, and writes nothing
+    # a throttle that outlasts every retry is the contract's 429, and writes nothing: each
+    # attempt doubles the namespace (the clock moves past the cooldown between them here)
     before_items = scan_all(table)
-    before = len(before_items)
+    frozen_clock.advance(shards.RAISE_COOLDOWN_MS / 1000 + 1)
+    monkeypatch.setattr(shards, "RAISE_COOLDOWN_MS", 0)
     throttle.arm(position=0, times=shards.THROTTLE_ATTEMPTS)
     refused = api.create({"user_id": "never", "agent_id": "bot"})
     assert refused["statusCode"] == 429 and body_of(refused)["error"]["code"] == "store_throttled"
-    assert len(scan_all(table)) == before, [i for i in scan_all(table) if i not in before_items]
+    assert throttle.left == 0 and stored_count(table, NAMESPACE) == 32  # 4 → 8 → 16 → 32
+    changed = [item for item in scan_all(table) if item not in before_items]
+    assert all(item["PK"]["S"].endswith("#COUNT#S0") for item in changed), changed  # counts only
 
     seen, totals = every_page(api, {})
     assert len(seen) == len(set(seen)) == 9 and totals == {9}

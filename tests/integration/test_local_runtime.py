@@ -263,7 +263,7 @@ def test_an_old_local_state_is_migrated_on_start(tmp_path: Path) -> None:
     again = start_runtime(tmp_path)
     try:
         said = "".join(again.output)
-        assert "rebuilding index GSI1" in said and "migrated agent-sessions-local to layout 2: 12 sessions" in said
+        assert "rebuilding index GSI1" in said and "migrated agent-sessions-local to layout 3: 12 sessions" in said
         status, page = again.json("GET", "/v1/agents/sessions?metadata.env=prod&limit=5")
         assert status == 200 and page["total"] == 12 and len(page["results"]) == 5
         status, page = again.json("GET", "/v1/agents/sessions?user_id=user-1")

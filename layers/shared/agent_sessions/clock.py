@@ -21,7 +21,11 @@ def to_iso(epoch_ms: int) -> str:
     """RFC 3339 UTC with millisecond precision and a `Z`; the year always has four digits
     (strftime's %Y does not pad years before 1000 on glibc), so the text sorts as the time."""
     moment = EPOCH + epoch_ms * ONE_MS  # exact: no float on the way
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    # Fields, not strftime: a list page formats 80 times, and strftime is 3x slower.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def ms_of(moment: datetime) -> int:

